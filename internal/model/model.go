@@ -1,0 +1,300 @@
+// Package model holds the entities of Switchboard and their enumerations,
+// as described in DESIGN.md §1. It has no behaviour beyond validation of its
+// own values: rules that involve several entities live in the domain packages
+// (chat, identity, ...), persistence in store, transport in gateway/httpapi.
+//
+// IDs are int64 assigned by the store. Optional timestamps are the zero
+// time.Time when unset. All times are UTC with microsecond precision.
+package model
+
+import (
+	"time"
+)
+
+// Role of a staff user.
+type Role string
+
+const (
+	RoleAdmin      Role = "admin"
+	RoleSupervisor Role = "supervisor"
+	RoleAgent      Role = "agent"
+)
+
+func (r Role) Valid() bool { return r == RoleAdmin || r == RoleSupervisor || r == RoleAgent }
+
+// Availability of a staff user for chats. Everyone is offline until they go online.
+type Availability string
+
+const (
+	Available Availability = "available"
+	Busy      Availability = "busy"
+	Away      Availability = "away"
+	Offline   Availability = "offline"
+)
+
+func (a Availability) Valid() bool {
+	return a == Available || a == Busy || a == Away || a == Offline
+}
+
+// Online reports whether the user is signed in for chat at all.
+func (a Availability) Online() bool { return a == Available || a == Busy || a == Away }
+
+// WidgetMode says who answers a site's widget.
+type WidgetMode string
+
+const (
+	ModeLive      WidgetMode = "live"      // humans only
+	ModeAssistant WidgetMode = "assistant" // bot only
+	ModeHybrid    WidgetMode = "hybrid"    // bot first, hand-off to a human
+)
+
+func (m WidgetMode) Valid() bool { return m == ModeLive || m == ModeAssistant || m == ModeHybrid }
+
+// TicketStatus is the state of a conversation seen as a ticket.
+type TicketStatus string
+
+const (
+	StatusOpen    TicketStatus = "open"
+	StatusPending TicketStatus = "pending"
+	StatusClosed  TicketStatus = "closed"
+)
+
+func (s TicketStatus) Valid() bool {
+	return s == StatusOpen || s == StatusPending || s == StatusClosed
+}
+
+// Priority of a conversation.
+type Priority string
+
+const (
+	PriorityLow    Priority = "low"
+	PriorityNormal Priority = "normal"
+	PriorityHigh   Priority = "high"
+	PriorityUrgent Priority = "urgent"
+)
+
+func (p Priority) Valid() bool {
+	return p == PriorityLow || p == PriorityNormal || p == PriorityHigh || p == PriorityUrgent
+}
+
+// Rank orders priorities: urgent (3) > high > normal > low (0).
+func (p Priority) Rank() int {
+	switch p {
+	case PriorityUrgent:
+		return 3
+	case PriorityHigh:
+		return 2
+	case PriorityNormal:
+		return 1
+	}
+	return 0
+}
+
+// ChatState is the lifecycle of one live chat:
+// bot → waiting → pending → active → ended.
+type ChatState string
+
+const (
+	ChatBot     ChatState = "bot"     // talking to the assistant
+	ChatWaiting ChatState = "waiting" // queued: asked for a human, nobody offered yet
+	ChatPending ChatState = "pending" // offered to an agent, nobody joined yet
+	ChatActive  ChatState = "active"  // at least one agent joined
+	ChatEnded   ChatState = "ended"
+)
+
+func (s ChatState) Valid() bool {
+	switch s {
+	case ChatBot, ChatWaiting, ChatPending, ChatActive, ChatEnded:
+		return true
+	}
+	return false
+}
+
+// Live reports whether the chat has not ended.
+func (s ChatState) Live() bool { return s != "" && s != ChatEnded }
+
+// Party is who did something: the author of a message, the one who ended a chat.
+type Party string
+
+const (
+	PartyVisitor Party = "visitor"
+	PartyAgent   Party = "agent" // any staff user
+	PartyBot     Party = "bot"
+	PartySystem  Party = "system"
+)
+
+// EndReason says why a chat ended.
+type EndReason string
+
+const (
+	EndCompleted   EndReason = "completed"    // ended by an agent or the visitor after it was active
+	EndUnanswered  EndReason = "unanswered"   // nobody joined in time
+	EndVisitorLeft EndReason = "visitor_left" // the visitor gave up while waiting
+)
+
+// Visibility of a timeline entry.
+type Visibility string
+
+const (
+	Public   Visibility = "public"   // visitor and staff
+	Internal Visibility = "internal" // staff only: notes, supervisor comments
+)
+
+// MessageKind is the kind of timeline entry.
+type MessageKind string
+
+const (
+	KindText  MessageKind = "text"  // written by a visitor, agent or bot
+	KindNote  MessageKind = "note"  // internal note or @-comment (always Internal)
+	KindEvent MessageKind = "event" // system line: joined, left, ended, ...
+)
+
+// Timeline event names carried by KindEvent messages.
+const (
+	EventChatRequested = "chat_requested"
+	EventJoined        = "joined"
+	EventLeft          = "left"
+	EventEnded         = "ended"
+)
+
+// Site is one website with one widget.
+type Site struct {
+	ID             int64      `json:"id"`
+	Key            string     `json:"key"` // public site key used by the widget
+	Name           string     `json:"name"`
+	AllowedOrigins []string   `json:"allowed_origins"` // empty: any origin
+	WidgetMode     WidgetMode `json:"widget_mode"`
+	CreatedAt      time.Time  `json:"created_at"`
+}
+
+// User is a staff member.
+type User struct {
+	ID           int64        `json:"id"`
+	Email        string       `json:"email"` // lower-cased, unique
+	Name         string       `json:"name"`
+	Role         Role         `json:"role"`
+	PasswordHash string       `json:"-"`
+	Disabled     bool         `json:"disabled"`
+	Availability Availability `json:"availability"`
+	Capacity     int          `json:"capacity"` // most concurrent chats
+	CreatedAt    time.Time    `json:"created_at"`
+	UpdatedAt    time.Time    `json:"updated_at"`
+}
+
+// AuthSession is a signed-in staff browser. Only the SHA-256 of the token is stored.
+type AuthSession struct {
+	TokenHash []byte
+	UserID    int64
+	CSRFToken string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Contact is a customer.
+type Contact struct {
+	ID         int64             `json:"id"`
+	SiteID     int64             `json:"site_id"`
+	Name       string            `json:"name"`
+	Email      string            `json:"email"`
+	Attributes map[string]string `json:"attributes"`
+	CreatedAt  time.Time         `json:"created_at"`
+}
+
+// VisitorSession is one browser of a contact on a site. Only the SHA-256 of
+// its token is stored.
+type VisitorSession struct {
+	ID        int64
+	SiteID    int64
+	ContactID int64
+	TokenHash []byte
+	CreatedAt time.Time
+	RevokedAt time.Time // zero while valid
+}
+
+// Conversation is the durable thread with a contact; it is also the ticket.
+// ChatID/ChatState mirror its latest chat so lists filter without a join.
+type Conversation struct {
+	ID            int64        `json:"id"`
+	SiteID        int64        `json:"site_id"`
+	ContactID     int64        `json:"contact_id"`
+	Channel       string       `json:"channel"` // "widget", later "email", "sms", ...
+	Status        TicketStatus `json:"status"`
+	Priority      Priority     `json:"priority"`
+	AssigneeID    int64        `json:"assignee_id,omitempty"` // 0: unassigned
+	DepartmentID  int64        `json:"department_id,omitempty"`
+	Tags          []string     `json:"tags"`
+	LastSeq       int64        `json:"last_seq"`
+	ChatID        int64        `json:"chat_id,omitempty"`    // latest chat, 0 if none
+	ChatState     ChatState    `json:"chat_state,omitempty"` // state of the latest chat
+	Preview       string       `json:"preview"`              // last public text, truncated
+	LastMessageAt time.Time    `json:"last_message_at"`
+	CreatedAt     time.Time    `json:"created_at"`
+	UpdatedAt     time.Time    `json:"updated_at"`
+}
+
+// Chat is one live session inside a conversation. The timestamps are the ones
+// analytics need: wait time = FirstJoinedAt-RequestedAt, first response time =
+// FirstResponseAt-RequestedAt, duration = EndedAt-FirstJoinedAt.
+type Chat struct {
+	ID              int64     `json:"id"`
+	ConversationID  int64     `json:"conversation_id"`
+	State           ChatState `json:"state"`
+	RequestedAt     time.Time `json:"requested_at"`
+	OfferedAt       time.Time `json:"offered_at"`
+	FirstJoinedAt   time.Time `json:"first_joined_at"`
+	FirstResponseAt time.Time `json:"first_response_at"`
+	EndedAt         time.Time `json:"ended_at"`
+	EndedBy         Party     `json:"ended_by,omitempty"`
+	EndedByUserID   int64     `json:"ended_by_user_id,omitempty"`
+	EndReason       EndReason `json:"end_reason,omitempty"`
+}
+
+// Participant is a staff user in a chat. LeftAt is zero while they are in it.
+type Participant struct {
+	ChatID   int64     `json:"chat_id"`
+	UserID   int64     `json:"user_id"`
+	JoinedAt time.Time `json:"joined_at"`
+	LeftAt   time.Time `json:"left_at"`
+}
+
+// Message is one entry of a conversation's timeline.
+// (ConversationID, AuthorKind, AuthorID, ClientID) is unique when ClientID is set.
+type Message struct {
+	ID             int64       `json:"id"`
+	ConversationID int64       `json:"conversation_id"`
+	Seq            int64       `json:"seq"`
+	ChatID         int64       `json:"chat_id,omitempty"`
+	AuthorKind     Party       `json:"author_kind"`
+	AuthorID       int64       `json:"author_id,omitempty"` // user id, contact id, or 0
+	AuthorName     string      `json:"author_name,omitempty"`
+	ClientID       string      `json:"client_id,omitempty"`
+	Kind           MessageKind `json:"kind"`
+	Visibility     Visibility  `json:"visibility"`
+	Body           string      `json:"body"`
+	Event          string      `json:"event,omitempty"` // for KindEvent
+	AttachmentID   int64       `json:"attachment_id,omitempty"`
+	Attachment     *Attachment `json:"attachment,omitempty"` // filled when read
+	CreatedAt      time.Time   `json:"created_at"`
+}
+
+// Attachment is an uploaded file. The bytes live in the blob store under BlobKey.
+type Attachment struct {
+	ID             int64     `json:"id"`
+	ConversationID int64     `json:"conversation_id"`
+	UploaderKind   Party     `json:"uploader_kind"`
+	UploaderID     int64     `json:"uploader_id"`
+	Name           string    `json:"name"`
+	ContentType    string    `json:"content_type"` // sniffed, never the client's claim
+	Size           int64     `json:"size"`
+	BlobKey        string    `json:"-"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// ReadMark is the last seq a reader has read in a conversation.
+type ReadMark struct {
+	ConversationID int64     `json:"conversation_id"`
+	ReaderKind     Party     `json:"reader_kind"` // visitor or agent
+	ReaderID       int64     `json:"reader_id"`
+	Seq            int64     `json:"seq"`
+	At             time.Time `json:"at"`
+}

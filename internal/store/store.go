@@ -1,0 +1,185 @@
+// Package store defines the persistence contract of Switchboard. The store is
+// the truth (DESIGN.md §2): whatever the bus or a cache says, a client that
+// doubts fetches from here.
+//
+// Implementations live in subpackages (sqlstore: SQLite and, later,
+// PostgreSQL). Every implementation must pass the contract suite in
+// store/storetest, which is the executable form of the guarantees below.
+//
+// Errors: methods return *apperr.Error values for expected failures:
+// KindNotFound (codes "<thing>_not_found": "site", "user", "contact",
+// "visitor_session", "auth_session", "conversation", "chat", "participant",
+// "message", "attachment") and KindConflict (codes "email_taken",
+// "site_key_taken", "duplicate_client_id"). Anything else is an untyped error
+// wrapped with context, which the transports report as "internal".
+package store
+
+import (
+	"context"
+	"time"
+
+	"switchboard/internal/model"
+)
+
+// Reader is the read side, shared by Store (reads outside a transaction, from
+// a reader pool, seeing only committed data) and Tx (reads inside the write
+// transaction, seeing its own uncommitted writes).
+type Reader interface {
+	GetSite(ctx context.Context, id int64) (model.Site, error)
+	GetSiteByKey(ctx context.Context, key string) (model.Site, error)
+	ListSites(ctx context.Context) ([]model.Site, error) // ordered by id
+
+	GetUser(ctx context.Context, id int64) (model.User, error)
+	GetUserByEmail(ctx context.Context, email string) (model.User, error) // email compared lower-cased
+	ListUsers(ctx context.Context) ([]model.User, error)                  // ordered by id
+	// UserSiteIDs returns the sites a user is a member of, ascending.
+	UserSiteIDs(ctx context.Context, userID int64) ([]int64, error)
+
+	// GetAuthSession returns a staff session by token hash; expired sessions
+	// are returned too (the caller checks ExpiresAt against its clock).
+	GetAuthSession(ctx context.Context, tokenHash []byte) (model.AuthSession, error)
+	GetVisitorSessionByToken(ctx context.Context, tokenHash []byte) (model.VisitorSession, error)
+
+	GetContact(ctx context.Context, id int64) (model.Contact, error)
+
+	GetConversation(ctx context.Context, id int64) (model.Conversation, error) // with Tags
+	ListConversations(ctx context.Context, f ConversationFilter) (ConversationPage, error)
+
+	GetChat(ctx context.Context, id int64) (model.Chat, error)
+	// ListParticipants returns every participant of a chat, present and
+	// past, ordered by JoinedAt.
+	ListParticipants(ctx context.Context, chatID int64) ([]model.Participant, error)
+
+	// ListMessages returns a conversation's timeline ordered by seq, with
+	// Attachment filled where AttachmentID is set.
+	ListMessages(ctx context.Context, q MessageQuery) ([]model.Message, error)
+	// GetMessageByClientID finds the message a client already sent with this
+	// id (the idempotency key), or returns message_not_found.
+	GetMessageByClientID(ctx context.Context, conversationID int64, author model.Party, authorID int64, clientID string) (model.Message, error)
+
+	GetAttachment(ctx context.Context, id int64) (model.Attachment, error)
+	ListReadMarks(ctx context.Context, conversationID int64) ([]model.ReadMark, error)
+}
+
+// Tx is one write transaction. Its methods see the transaction's own writes.
+type Tx interface {
+	Reader
+
+	CreateSite(ctx context.Context, s *model.Site) error // sets ID; site_key_taken
+	UpdateSite(ctx context.Context, s model.Site) error  // name, origins, mode
+
+	CreateUser(ctx context.Context, u *model.User) error // sets ID; email_taken
+	// UpdateUser writes every mutable field (email, name, role, password
+	// hash, disabled, availability, capacity, updated_at).
+	UpdateUser(ctx context.Context, u model.User) error
+	SetUserSites(ctx context.Context, userID int64, siteIDs []int64) error // replaces
+
+	CreateAuthSession(ctx context.Context, s model.AuthSession) error
+	DeleteAuthSession(ctx context.Context, tokenHash []byte) error  // no error if absent
+	DeleteUserAuthSessions(ctx context.Context, userID int64) error // every session of a user
+
+	CreateContact(ctx context.Context, c *model.Contact) error // sets ID
+	UpdateContact(ctx context.Context, c model.Contact) error  // name, email, attributes
+
+	CreateVisitorSession(ctx context.Context, v *model.VisitorSession) error // sets ID
+	RevokeVisitorSession(ctx context.Context, id int64, at time.Time) error
+
+	// CreateConversation sets ID; LastSeq starts at 0; Tags are stored.
+	CreateConversation(ctx context.Context, c *model.Conversation) error
+	// UpdateConversation writes status, priority, assignee, department,
+	// chat id/state, updated_at. It does not touch LastSeq, Preview,
+	// LastMessageAt (AppendMessage owns those) nor Tags (SetTags).
+	UpdateConversation(ctx context.Context, c model.Conversation) error
+	SetTags(ctx context.Context, conversationID int64, tags []string) error // replaces
+
+	CreateChat(ctx context.Context, c *model.Chat) error // sets ID
+	UpdateChat(ctx context.Context, c model.Chat) error  // every field but ID/ConversationID
+
+	// AddParticipant (re)joins a user to a chat: a user who had left gets a
+	// fresh JoinedAt and a zero LeftAt.
+	AddParticipant(ctx context.Context, chatID, userID int64, at time.Time) error
+	// RemoveParticipant sets LeftAt; participant_not_found if not present.
+	RemoveParticipant(ctx context.Context, chatID, userID int64, at time.Time) error
+
+	// AppendMessage assigns m.ID and m.Seq = conversation's LastSeq+1 inside
+	// this transaction, so seqs are gap-free and unique per conversation.
+	// It also sets the conversation's LastSeq, UpdatedAt = m.CreatedAt, and,
+	// for Public KindText messages, LastMessageAt and Preview (the first 140
+	// runes of Body). With a non-empty ClientID already used by the same
+	// author in the conversation it returns duplicate_client_id (callers look
+	// the first one up with GetMessageByClientID and return it).
+	AppendMessage(ctx context.Context, m *model.Message) error
+
+	CreateAttachment(ctx context.Context, a *model.Attachment) error // sets ID
+	// SetReadMark moves a reader's mark forward only; an older seq is ignored.
+	SetReadMark(ctx context.Context, m model.ReadMark) error
+
+	// OnCommit registers f to run after this transaction's changes are
+	// durable, before InTx returns. Callbacks of one writer run in commit
+	// order, which lets callers publish events in seq order. They do not
+	// run if the transaction (or this InTx's part of a batch) rolls back.
+	// f must not block: it runs on the store's writer.
+	OnCommit(f func())
+}
+
+// Store is the whole persistence layer.
+type Store interface {
+	Reader
+
+	// InTx runs fn in a write transaction and returns once its effects are
+	// durable (SQLite: WAL with synchronous=FULL; PostgreSQL: default commit)
+	// or rolled back. If fn returns an error, none of its writes persist and
+	// InTx returns that error unchanged.
+	//
+	// Group commit: an implementation may run several concurrent InTx calls
+	// inside one database transaction, each isolated in a savepoint, so that
+	// one flush acknowledges many writes. fn may therefore run on another
+	// goroutine; it must not call InTx itself (deadlock), and must not block
+	// on anything but the Tx. If ctx is done before fn starts, InTx returns
+	// ctx.Err() and fn never runs.
+	InTx(ctx context.Context, fn func(Tx) error) error
+
+	// Epoch identifies this database's timeline. It is created with the
+	// database and never changes; a client that resumes with another epoch
+	// (the database was replaced) must reload instead of resuming.
+	Epoch() string
+
+	// Ping checks that the store answers and its migrations are applied.
+	Ping(ctx context.Context) error
+
+	// Close waits for queued transactions to finish, then closes.
+	Close() error
+}
+
+// ConversationFilter selects conversations. Zero values do not filter.
+type ConversationFilter struct {
+	// SiteIDs restricts to these sites (the caller's access). nil: all sites;
+	// a non-nil empty slice matches nothing.
+	SiteIDs      []int64
+	SiteID       int64
+	ContactID    int64
+	Status       model.TicketStatus
+	ChatState    model.ChatState
+	ChatLive     bool   // only conversations whose latest chat is live (not ended)
+	AssigneeID   int64  // with Unassigned false
+	Unassigned   bool   // only AssigneeID = 0
+	Tag          string // conversations carrying this tag
+	Priority     model.Priority
+	Cursor       string // from ConversationPage.Next; "" for the first page
+	Limit        int    // 1..200; 0 means 50
+}
+
+// ConversationPage is one page of conversations, newest activity first
+// (UpdatedAt descending, then ID descending). Next is "" on the last page.
+type ConversationPage struct {
+	Conversations []model.Conversation
+	Next          string
+}
+
+// MessageQuery selects part of a timeline.
+type MessageQuery struct {
+	ConversationID  int64
+	AfterSeq        int64 // messages with seq > AfterSeq
+	Limit           int   // 1..1000; 0 means 100
+	IncludeInternal bool  // false: Public entries only (what a visitor may see)
+}
