@@ -155,18 +155,18 @@ type Store interface {
 type ConversationFilter struct {
 	// SiteIDs restricts to these sites (the caller's access). nil: all sites;
 	// a non-nil empty slice matches nothing.
-	SiteIDs      []int64
-	SiteID       int64
-	ContactID    int64
-	Status       model.TicketStatus
-	ChatState    model.ChatState
-	ChatLive     bool   // only conversations whose latest chat is live (not ended)
-	AssigneeID   int64  // with Unassigned false
-	Unassigned   bool   // only AssigneeID = 0
-	Tag          string // conversations carrying this tag
-	Priority     model.Priority
-	Cursor       string // from ConversationPage.Next; "" for the first page
-	Limit        int    // 1..200; 0 means 50
+	SiteIDs    []int64
+	SiteID     int64
+	ContactID  int64
+	Status     model.TicketStatus
+	ChatState  model.ChatState
+	ChatLive   bool   // only conversations whose latest chat is live (not ended)
+	AssigneeID int64  // with Unassigned false
+	Unassigned bool   // only AssigneeID = 0
+	Tag        string // conversations carrying this tag
+	Priority   model.Priority
+	Cursor     string // from ConversationPage.Next; "" for the first page
+	Limit      int    // 1..200; 0 means 50
 }
 
 // ConversationPage is one page of conversations, newest activity first
