@@ -1,0 +1,253 @@
+// Command switchboard is the whole product in one binary.
+//
+//	switchboard serve [--demo]      run a node (embedded SQLite by default)
+//	switchboard migrate             apply database migrations and exit
+//	switchboard user create ...     create a staff user (the first admin)
+//	switchboard version
+//
+// Every flag can also be set as SWITCHBOARD_<FLAG> in the environment (dashes
+// become underscores: --base-url is SWITCHBOARD_BASE_URL); a flag on the
+// command line wins. docs/operations.md lists them all.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"switchboard/internal/apperr"
+	"switchboard/internal/identity"
+	"switchboard/internal/model"
+	"switchboard/internal/server"
+	"switchboard/internal/store/sqlstore"
+)
+
+var version = "dev"
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "switchboard:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: switchboard <command> [flags]
+
+commands:
+  serve         run a Switchboard node (add --demo for demo data)
+  migrate       apply database migrations and exit
+  user create   create a staff user, e.g. the first admin
+  version       print the version
+
+Run "switchboard <command> -h" for its flags. Every flag can be set as
+SWITCHBOARD_<FLAG> in the environment (e.g. SWITCHBOARD_ADDR=:9000).
+`
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "migrate":
+		return migrate(args[1:], stdout, stderr)
+	case "user":
+		if len(args) < 2 || args[1] != "create" {
+			fmt.Fprint(stderr, usage)
+			return errors.New(`unknown user command (want "user create")`)
+		}
+		return userCreate(args[2:], stdin, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "switchboard", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// parse parses flags, then fills every flag not given on the command line
+// from SWITCHBOARD_<NAME>.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		env := "SWITCHBOARD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+			}
+		}
+	})
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
+	}
+	return errors.Join(errs...)
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: use text or json", format)
+}
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg server.Config
+	fs.StringVar(&cfg.Addr, "addr", ":8080", "listen address")
+	fs.StringVar(&cfg.DataDir, "data", "./switchboard-data", "data directory (SQLite database and attachments)")
+	fs.StringVar(&cfg.BaseURL, "base-url", "", "public URL of this server, for printed links (default from --addr)")
+	fs.StringVar(&cfg.NodeID, "node-id", "", "name of this node in logs and events (default hostname-pid)")
+	fs.BoolVar(&cfg.SecureCookies, "secure-cookies", false, "mark session cookies Secure (set when served over HTTPS)")
+	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", false, "take client addresses from X-Forwarded-For (behind a reverse proxy)")
+	fs.Int64Var(&cfg.MaxAttachmentBytes, "max-upload-bytes", 10<<20, "largest attachment accepted")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long a graceful shutdown may take")
+	demo := fs.Bool("demo", false, "create a demo site, an admin and two agents, and print their logins")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	format := fs.String("log-format", "text", "text or json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *level, *format)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+	cfg.Logger = log
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		srv.Close()
+		return err
+	}
+	if *demo {
+		d, err := srv.SeedDemo(ctx)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		fmt.Fprintf(stdout, "\nSwitchboard demo is ready.\n  console:   %s\n  demo page: %s\n  API docs:  %s/api/v1/openapi.yaml\n  logins:\n",
+			d.ConsoleURL, d.DemoURL, srv.BaseURL())
+		for _, l := range d.Logins {
+			fmt.Fprintf(stdout, "    %-6s %-18s %s\n", l.Role, l.Email, l.Password)
+		}
+		fmt.Fprintln(stdout)
+	} else if has, err := srv.Ident.HasUsers(ctx); err == nil && !has {
+		fmt.Fprintf(stdout, "\nNo users yet. Create the first admin with:\n  switchboard user create --data %s --role admin --email you@example.com --name \"Your Name\"\n\n", cfg.DataDir)
+	}
+	return srv.Serve(ctx)
+}
+
+func migrate(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "./switchboard-data", "data directory")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*data, 0o750); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(*data, "switchboard.db"), sqlstore.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	v, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database is at schema version %d\n", v)
+	return nil
+}
+
+func userCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("user create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "./switchboard-data", "data directory")
+	email := fs.String("email", "", "email address (the login)")
+	name := fs.String("name", "", "display name")
+	role := fs.String("role", "agent", "admin, supervisor or agent")
+	password := fs.String("password", "", "password (prefer SWITCHBOARD_PASSWORD or standard input: flags show in ps)")
+	capacity := fs.Int("capacity", 0, "most concurrent chats (default 5)")
+	sites := fs.String("sites", "", "comma-separated site keys the user belongs to")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *email == "" || *name == "" {
+		return errors.New("--email and --name are required")
+	}
+	pw := *password
+	if pw == "" {
+		fmt.Fprint(stderr, "password: ")
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return errors.New("no password given (use --password, SWITCHBOARD_PASSWORD or standard input)")
+		}
+		pw = strings.TrimRight(line, "\r\n")
+	}
+	if err := os.MkdirAll(*data, 0o750); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	srv, err := server.New(ctx, server.Config{DataDir: *data, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	var siteIDs []int64
+	for _, key := range strings.Split(*sites, ",") {
+		if key = strings.TrimSpace(key); key == "" {
+			continue
+		}
+		s, err := srv.Store.GetSiteByKey(ctx, key)
+		if err != nil {
+			return fmt.Errorf("site %q: %w", key, err)
+		}
+		siteIDs = append(siteIDs, s.ID)
+	}
+	u, err := srv.Ident.CreateUser(ctx, identity.NewUser{Email: *email, Name: *name, Password: pw,
+		Role: model.Role(*role), Capacity: *capacity, SiteIDs: siteIDs})
+	if err != nil {
+		return fmt.Errorf("%s", apperr.As(err).Message)
+	}
+	fmt.Fprintf(stdout, "created %s %s (id %d)\n", u.Role, u.Email, u.ID)
+	return nil
+}

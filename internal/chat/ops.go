@@ -1,0 +1,637 @@
+package chat
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"switchboard/internal/apperr"
+	"switchboard/internal/bus"
+	"switchboard/internal/model"
+	"switchboard/internal/presence"
+	"switchboard/internal/protocol"
+	"switchboard/internal/store"
+)
+
+// ParticipantView is a staff participant of a chat with their display name.
+type ParticipantView struct {
+	UserID   int64  `json:"user_id"`
+	Name     string `json:"name"`
+	JoinedAt string `json:"joined_at"`
+	LeftAt   string `json:"left_at,omitempty"`
+}
+
+// ChatView is a chat with its participants.
+type ChatView struct {
+	Chat         model.Chat        `json:"chat"`
+	Participants []ParticipantView `json:"participants"`
+}
+
+// active reports whether user is currently in the chat.
+func (v ChatView) active(userID int64) bool {
+	for _, p := range v.Participants {
+		if p.UserID == userID && p.LeftAt == "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (v ChatView) activeCount() int {
+	n := 0
+	for _, p := range v.Participants {
+		if p.LeftAt == "" {
+			n++
+		}
+	}
+	return n
+}
+
+// chatView loads a chat and its participants through r (the store or a tx).
+func (s *Service) chatView(ctx context.Context, r store.Reader, chatID int64) (ChatView, error) {
+	c, err := r.GetChat(ctx, chatID)
+	if err != nil {
+		return ChatView{}, err
+	}
+	ps, err := r.ListParticipants(ctx, chatID)
+	if err != nil {
+		return ChatView{}, err
+	}
+	v := ChatView{Chat: c, Participants: make([]ParticipantView, 0, len(ps))}
+	for _, p := range ps {
+		u, err := r.GetUser(ctx, p.UserID)
+		if err != nil {
+			return ChatView{}, err
+		}
+		pv := ParticipantView{UserID: p.UserID, Name: u.Name, JoinedAt: p.JoinedAt.Format(timeFormat)}
+		if !p.LeftAt.IsZero() {
+			pv.LeftAt = p.LeftAt.Format(timeFormat)
+		}
+		v.Participants = append(v.Participants, pv)
+	}
+	return v, nil
+}
+
+func presenceOf(a Actor, p protocol.PresenceData) presence.Visitor {
+	return presence.Visitor{SessionID: a.VisitorSessionID, SiteID: a.SiteID, ContactID: a.ContactID,
+		URL: p.URL, Title: p.Title, Visible: p.Visible, Minimized: p.Minimized}
+}
+
+func authorName(a Actor) string {
+	if a.IsStaff() {
+		return a.User.Name
+	}
+	if a.Name != "" {
+		return a.Name
+	}
+	return "Visitor"
+}
+
+// appendText appends a text message once per client id. dup reports that the
+// client id was already used: the first message is returned and nothing is
+// written (DESIGN.md §2.2).
+func (s *Service) appendText(ctx context.Context, tx store.Tx, a Actor, convID, chatID int64, clientID, body string, att *model.Attachment) (model.Message, bool, error) {
+	m := model.Message{ConversationID: convID, ChatID: chatID, AuthorKind: a.Party, AuthorID: a.authorID(),
+		AuthorName: authorName(a), ClientID: clientID, Kind: model.KindText, Visibility: model.Public,
+		Body: body, CreatedAt: s.now()}
+	if att != nil {
+		m.AttachmentID = att.ID
+	}
+	if err := tx.AppendMessage(ctx, &m); err != nil {
+		if apperr.CodeOf(err) == "duplicate_client_id" {
+			first, err := tx.GetMessageByClientID(ctx, convID, a.Party, a.authorID(), clientID)
+			return first, true, err
+		}
+		return model.Message{}, false, err
+	}
+	m.Attachment = att
+	return m, false, nil
+}
+
+// SendInput is a message to append.
+type SendInput struct {
+	ConversationID int64
+	ClientID       string
+	Body           string
+	AttachmentID   int64
+}
+
+// Send appends a visitor's or an agent's message. Agents must be in the
+// active chat; supervisors cannot write to customers. A retry with the same
+// client id returns the first message and creates nothing, even if the chat
+// ended in between. The message is returned only after it is durable.
+func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (model.Message, error) {
+	ref, err := s.authorize(ctx, a, in.ConversationID)
+	if err != nil {
+		return model.Message{}, err
+	}
+	if err := requireChatWriter(a); err != nil {
+		return model.Message{}, err
+	}
+	if err := validateClientID(in.ClientID); err != nil {
+		return model.Message{}, err
+	}
+	if _, err := s.validateBody(in.Body, in.AttachmentID != 0); err != nil {
+		return model.Message{}, err
+	}
+	var out model.Message
+	err = s.st.InTx(ctx, func(tx store.Tx) error {
+		first, err := tx.GetMessageByClientID(ctx, in.ConversationID, a.Party, a.authorID(), in.ClientID)
+		if err == nil {
+			out = first
+			return nil
+		}
+		if !apperr.IsNotFound(err) {
+			return err
+		}
+		conv, err := tx.GetConversation(ctx, in.ConversationID)
+		if err != nil {
+			return err
+		}
+		var chatRow model.Chat
+		if a.IsStaff() {
+			if conv.ChatID == 0 || !conv.ChatState.Live() {
+				return apperr.Conflict("no_live_chat", "there is no live chat in this conversation")
+			}
+			cv, err := s.chatView(ctx, tx, conv.ChatID)
+			if err != nil {
+				return err
+			}
+			if cv.Chat.State != model.ChatActive || !cv.active(a.User.ID) {
+				return apperr.Conflict("not_a_participant", "join the chat before writing to the customer")
+			}
+			chatRow = cv.Chat
+		}
+		var att *model.Attachment
+		if in.AttachmentID != 0 {
+			x, err := tx.GetAttachment(ctx, in.AttachmentID)
+			if err != nil || x.ConversationID != conv.ID || x.UploaderKind != a.Party || x.UploaderID != a.authorID() {
+				return apperr.NotFound("attachment")
+			}
+			att = &x
+		}
+		m, dup, err := s.appendText(ctx, tx, a, conv.ID, conv.ChatID, in.ClientID, in.Body, att)
+		if err != nil {
+			return err
+		}
+		out = m
+		if dup {
+			return nil
+		}
+		var reopened *model.Conversation
+		if !a.IsStaff() && conv.Status == model.StatusClosed && !conv.ChatState.Live() {
+			// A customer writing again reopens their ticket.
+			conv.Status, conv.UpdatedAt = model.StatusOpen, m.CreatedAt
+			if err := tx.UpdateConversation(ctx, conv); err != nil {
+				return err
+			}
+			reopened = &conv
+		}
+		if a.IsStaff() && chatRow.FirstResponseAt.IsZero() {
+			chatRow.FirstResponseAt = m.CreatedAt
+			if err := tx.UpdateChat(ctx, chatRow); err != nil {
+				return err
+			}
+		}
+		tx.OnCommit(func() {
+			if reopened != nil {
+				s.publishConversation(*reopened)
+			}
+			s.publishMessage(ref, m)
+		})
+		return nil
+	})
+	if err != nil {
+		return model.Message{}, err
+	}
+	if out.AttachmentID != 0 && out.Attachment == nil {
+		if att, err := s.st.GetAttachment(ctx, out.AttachmentID); err == nil {
+			out.Attachment = &att
+		}
+	}
+	return out, nil
+}
+
+// Note appends an internal note (or supervisor @-comment). Only staff write
+// notes and only staff ever receive them.
+func (s *Service) Note(ctx context.Context, a Actor, in SendInput) (model.Message, error) {
+	if !a.IsStaff() {
+		return model.Message{}, apperr.NotFound("conversation")
+	}
+	ref, err := s.authorize(ctx, a, in.ConversationID)
+	if err != nil {
+		return model.Message{}, err
+	}
+	if err := validateClientID(in.ClientID); err != nil {
+		return model.Message{}, err
+	}
+	if _, err := s.validateBody(in.Body, false); err != nil {
+		return model.Message{}, err
+	}
+	var out model.Message
+	err = s.st.InTx(ctx, func(tx store.Tx) error {
+		first, err := tx.GetMessageByClientID(ctx, in.ConversationID, a.Party, a.authorID(), in.ClientID)
+		if err == nil {
+			out = first
+			return nil
+		}
+		if !apperr.IsNotFound(err) {
+			return err
+		}
+		conv, err := tx.GetConversation(ctx, in.ConversationID)
+		if err != nil {
+			return err
+		}
+		m := model.Message{ConversationID: conv.ID, ChatID: conv.ChatID, AuthorKind: model.PartyAgent,
+			AuthorID: a.User.ID, AuthorName: a.User.Name, ClientID: in.ClientID, Kind: model.KindNote,
+			Visibility: model.Internal, Body: in.Body, CreatedAt: s.now()}
+		if err := tx.AppendMessage(ctx, &m); err != nil {
+			return err
+		}
+		out = m
+		tx.OnCommit(func() { s.publishMessage(ref, m) })
+		return nil
+	})
+	return out, err
+}
+
+// appendEvent appends a public system line to the timeline.
+func (s *Service) appendEvent(ctx context.Context, tx store.Tx, convID, chatID int64, event, body string) (model.Message, error) {
+	m := model.Message{ConversationID: convID, ChatID: chatID, AuthorKind: model.PartySystem, Kind: model.KindEvent,
+		Event: event, Visibility: model.Public, Body: body, CreatedAt: s.now()}
+	err := tx.AppendMessage(ctx, &m)
+	return m, err
+}
+
+// liveChat loads the conversation and its live chat inside tx.
+func (s *Service) liveChat(ctx context.Context, tx store.Tx, convID int64) (model.Conversation, ChatView, error) {
+	conv, err := tx.GetConversation(ctx, convID)
+	if err != nil {
+		return model.Conversation{}, ChatView{}, err
+	}
+	if conv.ChatID == 0 {
+		return conv, ChatView{}, apperr.Conflict("no_live_chat", "there is no chat in this conversation")
+	}
+	cv, err := s.chatView(ctx, tx, conv.ChatID)
+	if err != nil {
+		return conv, ChatView{}, err
+	}
+	if cv.Chat.State == model.ChatEnded {
+		return conv, cv, apperr.Conflict("chat_ended", "the chat has already ended")
+	}
+	return conv, cv, nil
+}
+
+// Join puts an online agent into a waiting, pending or (if already theirs)
+// active chat. Joining a chat someone else has taken is refused.
+func (s *Service) Join(ctx context.Context, a Actor, convID int64) (ConversationView, error) {
+	if !a.IsStaff() {
+		return ConversationView{}, apperr.NotFound("conversation")
+	}
+	ref, err := s.authorize(ctx, a, convID)
+	if err != nil {
+		return ConversationView{}, err
+	}
+	if err := requireChatWriter(a); err != nil {
+		return ConversationView{}, err
+	}
+	var view ConversationView
+	err = s.st.InTx(ctx, func(tx store.Tx) error {
+		u, err := tx.GetUser(ctx, a.User.ID)
+		if err != nil {
+			return err
+		}
+		if !u.Availability.Online() {
+			return apperr.Conflict("agent_offline", "go online before joining chats")
+		}
+		conv, cv, err := s.liveChat(ctx, tx, convID)
+		if err != nil {
+			return err
+		}
+		switch cv.Chat.State {
+		case model.ChatActive:
+			if cv.active(u.ID) {
+				view = ConversationView{Conversation: conv, Chat: &cv}
+				return nil
+			}
+			return apperr.Conflict("chat_already_taken", "another agent has already joined this chat")
+		case model.ChatBot:
+			return apperr.Conflict("chat_with_bot", "the visitor has not asked for a human")
+		}
+		now := s.now()
+		chatRow := cv.Chat
+		chatRow.State = model.ChatActive
+		if chatRow.FirstJoinedAt.IsZero() {
+			chatRow.FirstJoinedAt = now
+		}
+		if err := tx.UpdateChat(ctx, chatRow); err != nil {
+			return err
+		}
+		if err := tx.AddParticipant(ctx, chatRow.ID, u.ID, now); err != nil {
+			return err
+		}
+		conv.ChatState, conv.AssigneeID, conv.UpdatedAt = model.ChatActive, u.ID, now
+		if err := tx.UpdateConversation(ctx, conv); err != nil {
+			return err
+		}
+		ev, err := s.appendEvent(ctx, tx, conv.ID, chatRow.ID, model.EventJoined, u.Name+" joined the chat")
+		if err != nil {
+			return err
+		}
+		return s.finish(ctx, tx, ref, convID, ev, &view)
+	})
+	return view, err
+}
+
+// finish reloads the conversation and chat after a lifecycle change and
+// publishes them with the timeline event after commit.
+func (s *Service) finish(ctx context.Context, tx store.Tx, ref convRef, convID int64, ev model.Message, view *ConversationView) error {
+	conv, err := tx.GetConversation(ctx, convID)
+	if err != nil {
+		return err
+	}
+	cv, err := s.chatView(ctx, tx, conv.ChatID)
+	if err != nil {
+		return err
+	}
+	*view = ConversationView{Conversation: conv, Chat: &cv}
+	tx.OnCommit(func() {
+		s.publishMessage(ref, ev)
+		s.publishChat(ref, cv)
+		s.publishConversation(conv)
+	})
+	return nil
+}
+
+// Leave takes an agent out of a chat. When the last agent leaves an active
+// chat it goes back to waiting, unassigned, so someone else can take it.
+func (s *Service) Leave(ctx context.Context, a Actor, convID int64) (ConversationView, error) {
+	if !a.IsStaff() {
+		return ConversationView{}, apperr.NotFound("conversation")
+	}
+	ref, err := s.authorize(ctx, a, convID)
+	if err != nil {
+		return ConversationView{}, err
+	}
+	var view ConversationView
+	err = s.st.InTx(ctx, func(tx store.Tx) error {
+		conv, cv, err := s.liveChat(ctx, tx, convID)
+		if err != nil {
+			return err
+		}
+		if !cv.active(a.User.ID) {
+			return apperr.Conflict("not_a_participant", "you are not in this chat")
+		}
+		now := s.now()
+		if err := tx.RemoveParticipant(ctx, cv.Chat.ID, a.User.ID, now); err != nil {
+			return err
+		}
+		if cv.activeCount() == 1 {
+			chatRow := cv.Chat
+			chatRow.State = model.ChatWaiting
+			if err := tx.UpdateChat(ctx, chatRow); err != nil {
+				return err
+			}
+			conv.ChatState, conv.AssigneeID = model.ChatWaiting, 0
+		}
+		conv.UpdatedAt = now
+		if err := tx.UpdateConversation(ctx, conv); err != nil {
+			return err
+		}
+		ev, err := s.appendEvent(ctx, tx, conv.ID, cv.Chat.ID, model.EventLeft, a.User.Name+" left the chat")
+		if err != nil {
+			return err
+		}
+		return s.finish(ctx, tx, ref, convID, ev, &view)
+	})
+	return view, err
+}
+
+// End ends the live chat. The conversation becomes a ticket: closed when the
+// chat had been answered, open and unassigned when nobody had joined.
+// Staff must be in the chat (admins may end any chat they can see).
+func (s *Service) End(ctx context.Context, a Actor, convID int64) (ConversationView, error) {
+	ref, err := s.authorize(ctx, a, convID)
+	if err != nil {
+		return ConversationView{}, err
+	}
+	if err := requireChatWriter(a); err != nil {
+		return ConversationView{}, err
+	}
+	var view ConversationView
+	err = s.st.InTx(ctx, func(tx store.Tx) error {
+		conv, cv, err := s.liveChat(ctx, tx, convID)
+		if err != nil {
+			return err
+		}
+		if a.IsStaff() && a.User.Role != model.RoleAdmin && !cv.active(a.User.ID) {
+			return apperr.Conflict("not_a_participant", "join the chat before ending it")
+		}
+		now := s.now()
+		chatRow := cv.Chat
+		wasActive := chatRow.State == model.ChatActive
+		chatRow.State, chatRow.EndedAt, chatRow.EndedBy = model.ChatEnded, now, a.Party
+		if a.IsStaff() {
+			chatRow.EndedByUserID = a.User.ID
+		}
+		switch {
+		case wasActive:
+			chatRow.EndReason = model.EndCompleted
+		case a.IsStaff():
+			chatRow.EndReason = model.EndUnanswered
+		default:
+			chatRow.EndReason = model.EndVisitorLeft
+		}
+		if err := tx.UpdateChat(ctx, chatRow); err != nil {
+			return err
+		}
+		for _, p := range cv.Participants {
+			if p.LeftAt == "" {
+				if err := tx.RemoveParticipant(ctx, chatRow.ID, p.UserID, now); err != nil {
+					return err
+				}
+			}
+		}
+		conv.ChatState, conv.UpdatedAt = model.ChatEnded, now
+		if wasActive {
+			conv.Status = model.StatusClosed
+		} else {
+			conv.Status, conv.AssigneeID = model.StatusOpen, 0
+		}
+		if err := tx.UpdateConversation(ctx, conv); err != nil {
+			return err
+		}
+		body := "The chat was ended by " + authorName(a)
+		ev, err := s.appendEvent(ctx, tx, conv.ID, chatRow.ID, model.EventEnded, body)
+		if err != nil {
+			return err
+		}
+		return s.finish(ctx, tx, ref, convID, ev, &view)
+	})
+	return view, err
+}
+
+// MarkRead moves the actor's read mark in a conversation forward.
+func (s *Service) MarkRead(ctx context.Context, a Actor, convID, seq int64) (model.ReadMark, error) {
+	ref, err := s.authorize(ctx, a, convID)
+	if err != nil {
+		return model.ReadMark{}, err
+	}
+	if seq <= 0 {
+		return model.ReadMark{}, apperr.Invalid("invalid_seq", "seq must be positive")
+	}
+	mark := model.ReadMark{ConversationID: convID, ReaderKind: a.Party, ReaderID: a.authorID(), Seq: seq, At: s.now()}
+	err = s.st.InTx(ctx, func(tx store.Tx) error {
+		conv, err := tx.GetConversation(ctx, convID)
+		if err != nil {
+			return err
+		}
+		if seq > conv.LastSeq {
+			return apperr.Invalid("seq_out_of_range", "seq is beyond the end of the timeline")
+		}
+		if err := tx.SetReadMark(ctx, mark); err != nil {
+			return err
+		}
+		tx.OnCommit(func() {
+			s.publish(bus.Event{Type: bus.TypeRead, SiteID: ref.SiteID, ConversationID: convID, ContactID: ref.ContactID,
+				Visibility: model.Public, Frame: protocol.Event(bus.TypeRead, convID, 0, mark)})
+		})
+		return nil
+	})
+	return mark, err
+}
+
+// Typing relays an ephemeral typing indicator; nothing is stored. A
+// supervisor's typing never reaches the customer. exceptSocket is the
+// sender's socket, which does not get its own indicator back.
+func (s *Service) Typing(ctx context.Context, a Actor, convID int64, typing bool, exceptSocket string) error {
+	ref, err := s.authorize(ctx, a, convID)
+	if err != nil {
+		return err
+	}
+	vis := model.Public
+	if !a.IsStaff() || a.User.Role == model.RoleSupervisor {
+		// The visitor's own typing only goes to staff; a supervisor's never to the visitor.
+		vis = model.Internal
+	}
+	ev := TypingEvent{Party: a.Party, Name: authorName(a), Typing: typing}
+	if a.IsStaff() {
+		ev.UserID = a.User.ID
+	}
+	s.publish(bus.Event{Type: bus.TypeTyping, SiteID: ref.SiteID, ConversationID: convID, ContactID: ref.ContactID,
+		Visibility: vis, ExceptSocket: exceptSocket, Frame: protocol.Event(bus.TypeTyping, convID, 0, ev)})
+	return nil
+}
+
+// normalizeTags lower-cases, trims, de-duplicates and sorts tags.
+func normalizeTags(tags []string) ([]string, error) {
+	if len(tags) > 20 {
+		return nil, apperr.Invalid("too_many_tags", "at most 20 tags")
+	}
+	seen := make(map[string]bool, len(tags))
+	out := make([]string, 0, len(tags))
+	for _, t := range tags {
+		t = strings.ToLower(strings.TrimSpace(t))
+		if t == "" || utf8.RuneCountInString(t) > 50 || !utf8.ValidString(t) {
+			return nil, apperr.Invalid("invalid_tag", "tags are 1 to 50 characters")
+		}
+		for _, r := range t {
+			if r < ' ' || r == ',' {
+				return nil, apperr.Invalid("invalid_tag", "tags may not contain commas or control characters")
+			}
+		}
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// SetTags replaces a conversation's tags (staff only).
+func (s *Service) SetTags(ctx context.Context, a Actor, convID int64, tags []string) (model.Conversation, error) {
+	if !a.IsStaff() {
+		return model.Conversation{}, apperr.NotFound("conversation")
+	}
+	if _, err := s.authorize(ctx, a, convID); err != nil {
+		return model.Conversation{}, err
+	}
+	norm, err := normalizeTags(tags)
+	if err != nil {
+		return model.Conversation{}, err
+	}
+	return s.updateConversation(ctx, convID, func(tx store.Tx, c *model.Conversation) error {
+		c.Tags = norm
+		return tx.SetTags(ctx, convID, norm)
+	})
+}
+
+// SetPriority changes a conversation's priority (staff only).
+func (s *Service) SetPriority(ctx context.Context, a Actor, convID int64, p model.Priority) (model.Conversation, error) {
+	if !a.IsStaff() {
+		return model.Conversation{}, apperr.NotFound("conversation")
+	}
+	if _, err := s.authorize(ctx, a, convID); err != nil {
+		return model.Conversation{}, err
+	}
+	if !p.Valid() {
+		return model.Conversation{}, apperr.Invalid("invalid_priority", "priority is one of low, normal, high, urgent")
+	}
+	return s.updateConversation(ctx, convID, func(_ store.Tx, c *model.Conversation) error {
+		c.Priority = p
+		return nil
+	})
+}
+
+// updateConversation applies change to a conversation's ticket fields and
+// announces the result to staff.
+func (s *Service) updateConversation(ctx context.Context, convID int64, change func(store.Tx, *model.Conversation) error) (model.Conversation, error) {
+	var out model.Conversation
+	err := s.st.InTx(ctx, func(tx store.Tx) error {
+		c, err := tx.GetConversation(ctx, convID)
+		if err != nil {
+			return err
+		}
+		if err := change(tx, &c); err != nil {
+			return err
+		}
+		c.UpdatedAt = s.now()
+		if err := tx.UpdateConversation(ctx, c); err != nil {
+			return err
+		}
+		out = c
+		tx.OnCommit(func() { s.publishConversation(c) })
+		return nil
+	})
+	return out, err
+}
+
+// SetAvailability sets a staff user's own availability and tells every console.
+func (s *Service) SetAvailability(ctx context.Context, a Actor, av model.Availability) (model.User, error) {
+	if !a.IsStaff() {
+		return model.User{}, apperr.Forbidden("staff_only", "staff only")
+	}
+	if !av.Valid() {
+		return model.User{}, apperr.Invalid("invalid_availability", "availability is one of available, busy, away, offline")
+	}
+	var out model.User
+	err := s.st.InTx(ctx, func(tx store.Tx) error {
+		u, err := tx.GetUser(ctx, a.User.ID)
+		if err != nil {
+			return err
+		}
+		u.Availability, u.UpdatedAt = av, s.now()
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		out = u
+		tx.OnCommit(func() {
+			s.publish(bus.Event{Type: bus.TypeAvailability, UserID: u.ID, Visibility: model.Internal,
+				Frame: protocol.Event(bus.TypeAvailability, 0, 0, AvailabilityEvent{UserID: u.ID, Name: u.Name, Availability: av})})
+		})
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,144 @@
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"switchboard/internal/apperr"
+	"switchboard/internal/model"
+	"switchboard/internal/store"
+)
+
+// SiteInput creates or changes a site. Nil fields are left unchanged on update.
+type SiteInput struct {
+	Name           *string
+	Key            *string // create only; generated when empty
+	AllowedOrigins *[]string
+	WidgetMode     *model.WidgetMode
+}
+
+func requireAdmin(a Actor) error {
+	if !a.IsStaff() || a.User.Role != model.RoleAdmin {
+		return apperr.Forbidden("admin_only", "only admins manage sites")
+	}
+	return nil
+}
+
+// NewSiteKey returns a random public site key.
+func NewSiteKey() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+func normalizeOrigins(in []string) ([]string, error) {
+	if len(in) > 50 {
+		return nil, apperr.Invalid("too_many_origins", "at most 50 allowed origins")
+	}
+	out := make([]string, 0, len(in))
+	for _, o := range in {
+		o = strings.ToLower(strings.TrimRight(strings.TrimSpace(o), "/"))
+		if o == "*" {
+			out = append(out, o)
+			continue
+		}
+		u, err := url.Parse(strings.Replace(o, "://*.", "://wildcard.", 1))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+			return nil, apperr.Invalid("invalid_origin", "origins look like https://shop.example or https://*.example")
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+func applySite(s *model.Site, in SiteInput) error {
+	if in.Name != nil {
+		n := strings.TrimSpace(*in.Name)
+		if n == "" || utf8.RuneCountInString(n) > 200 {
+			return apperr.Invalid("invalid_name", "name is 1 to 200 characters")
+		}
+		s.Name = n
+	}
+	if in.AllowedOrigins != nil {
+		o, err := normalizeOrigins(*in.AllowedOrigins)
+		if err != nil {
+			return err
+		}
+		s.AllowedOrigins = o
+	}
+	if in.WidgetMode != nil {
+		if !in.WidgetMode.Valid() {
+			return apperr.Invalid("invalid_widget_mode", "widget_mode is one of live, assistant, hybrid")
+		}
+		s.WidgetMode = *in.WidgetMode
+	}
+	return nil
+}
+
+// CreateSite creates a site (admins only).
+func (s *Service) CreateSite(ctx context.Context, a Actor, in SiteInput) (model.Site, error) {
+	if err := requireAdmin(a); err != nil {
+		return model.Site{}, err
+	}
+	site := model.Site{WidgetMode: model.ModeLive, AllowedOrigins: []string{}, CreatedAt: s.now()}
+	if in.Name == nil {
+		return model.Site{}, apperr.Invalid("invalid_name", "name is required")
+	}
+	if err := applySite(&site, in); err != nil {
+		return model.Site{}, err
+	}
+	site.Key = NewSiteKey()
+	if in.Key != nil && *in.Key != "" {
+		if !ValidSiteKey(*in.Key) {
+			return model.Site{}, apperr.Invalid("invalid_site_key", "site keys are 1 to 64 letters, digits, - or _")
+		}
+		site.Key = *in.Key
+	}
+	err := s.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateSite(ctx, &site) })
+	return site, err
+}
+
+// UpdateSite changes a site (admins only).
+func (s *Service) UpdateSite(ctx context.Context, a Actor, id int64, in SiteInput) (model.Site, error) {
+	if err := requireAdmin(a); err != nil {
+		return model.Site{}, err
+	}
+	if in.Key != nil {
+		return model.Site{}, apperr.Invalid("key_immutable", "a site's key cannot change: pages embed it")
+	}
+	var out model.Site
+	err := s.st.InTx(ctx, func(tx store.Tx) error {
+		site, err := tx.GetSite(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := applySite(&site, in); err != nil {
+			return err
+		}
+		out = site
+		return tx.UpdateSite(ctx, site)
+	})
+	return out, err
+}
+
+// ListSites lists the sites the staff actor may see.
+func (s *Service) ListSites(ctx context.Context, a Actor) ([]model.Site, error) {
+	if !a.IsStaff() {
+		return nil, apperr.Forbidden("staff_only", "staff only")
+	}
+	all, err := s.st.ListSites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.Site, 0, len(all))
+	for _, site := range all {
+		if a.SeesSite(site.ID) {
+			out = append(out, site)
+		}
+	}
+	return out, nil
+}

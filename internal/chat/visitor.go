@@ -1,0 +1,368 @@
+package chat
+
+import (
+	"context"
+	"net/mail"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"switchboard/internal/apperr"
+	"switchboard/internal/identity"
+	"switchboard/internal/model"
+	"switchboard/internal/protocol"
+	"switchboard/internal/store"
+)
+
+// VisitorStart is a new visitor session. Token is shown once: only its hash
+// is stored, and it must never appear in a URL or a log line.
+type VisitorStart struct {
+	Token     string        `json:"token"`
+	SessionID int64         `json:"visitor_session_id"`
+	Site      PublicSite    `json:"site"`
+	Contact   model.Contact `json:"contact"`
+}
+
+// PublicSite is what a visitor may know about a site.
+type PublicSite struct {
+	ID         int64            `json:"id"`
+	Key        string           `json:"key"`
+	Name       string           `json:"name"`
+	WidgetMode model.WidgetMode `json:"widget_mode"`
+}
+
+func publicSite(s model.Site) PublicSite {
+	return PublicSite{ID: s.ID, Key: s.Key, Name: s.Name, WidgetMode: s.WidgetMode}
+}
+
+// VisitorConversation is a conversation as its visitor sees it: no tags,
+// priority, assignee or other internal ticket fields.
+type VisitorConversation struct {
+	ID            int64           `json:"id"`
+	LastSeq       int64           `json:"last_seq"`
+	ChatID        int64           `json:"chat_id,omitempty"`
+	ChatState     model.ChatState `json:"chat_state,omitempty"`
+	Preview       string          `json:"preview"`
+	LastMessageAt string          `json:"last_message_at,omitempty"`
+	CreatedAt     string          `json:"created_at"`
+}
+
+func visitorConversation(c model.Conversation) VisitorConversation {
+	v := VisitorConversation{ID: c.ID, LastSeq: c.LastSeq, ChatID: c.ChatID, ChatState: c.ChatState,
+		Preview: c.Preview, CreatedAt: c.CreatedAt.Format(timeFormat)}
+	if !c.LastMessageAt.IsZero() {
+		v.LastMessageAt = c.LastMessageAt.Format(timeFormat)
+	}
+	return v
+}
+
+const timeFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+// ValidSiteKey reports whether key has the shape of a site key, so malformed
+// keys are refused before any lookup.
+func ValidSiteKey(key string) bool {
+	if key == "" || len(key) > 64 {
+		return false
+	}
+	for _, r := range key {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckOrigin refuses a browser origin the site does not allow. A site with
+// no allowed origins accepts any. Entries are exact origins
+// ("https://shop.example") or a wildcard subdomain ("https://*.example").
+func CheckOrigin(site model.Site, origin string) error {
+	if len(site.AllowedOrigins) == 0 {
+		return nil
+	}
+	o := strings.ToLower(strings.TrimRight(origin, "/"))
+	if o == "" {
+		return apperr.Forbidden("origin_not_allowed", "this site only accepts requests from its own pages")
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return apperr.Forbidden("origin_not_allowed", "origin is not allowed for this site")
+	}
+	for _, a := range site.AllowedOrigins {
+		a = strings.ToLower(strings.TrimRight(a, "/"))
+		if a == "*" || a == o {
+			return nil
+		}
+		if scheme, rest, ok := strings.Cut(a, "://*."); ok && u.Scheme == scheme && strings.HasSuffix(u.Host, "."+rest) {
+			return nil
+		}
+	}
+	return apperr.Forbidden("origin_not_allowed", "origin is not allowed for this site")
+}
+
+// StartVisitor creates a contact and a visitor session for a site key,
+// after checking the browser's origin against the site's allowed origins.
+func (s *Service) StartVisitor(ctx context.Context, siteKey, origin string) (VisitorStart, error) {
+	if !ValidSiteKey(siteKey) {
+		return VisitorStart{}, apperr.Invalid("invalid_site_key", "site key is malformed")
+	}
+	site, err := s.st.GetSiteByKey(ctx, siteKey)
+	if err != nil {
+		return VisitorStart{}, err
+	}
+	if err := CheckOrigin(site, origin); err != nil {
+		return VisitorStart{}, err
+	}
+	token, hash := identity.NewToken()
+	now := s.now()
+	c := model.Contact{SiteID: site.ID, Attributes: map[string]string{}, CreatedAt: now}
+	v := model.VisitorSession{SiteID: site.ID, TokenHash: hash, CreatedAt: now}
+	err = s.st.InTx(ctx, func(tx store.Tx) error {
+		if err := tx.CreateContact(ctx, &c); err != nil {
+			return err
+		}
+		v.ContactID = c.ID
+		return tx.CreateVisitorSession(ctx, &v)
+	})
+	if err != nil {
+		return VisitorStart{}, err
+	}
+	return VisitorStart{Token: token, SessionID: v.ID, Site: publicSite(site), Contact: c}, nil
+}
+
+// AuthenticateVisitor resolves a visitor token to an actor and its site.
+func (s *Service) AuthenticateVisitor(ctx context.Context, token string) (Actor, model.Site, error) {
+	if token == "" || len(token) > 256 {
+		return Actor{}, model.Site{}, apperr.Unauthenticated("visitor token required")
+	}
+	v, err := s.st.GetVisitorSessionByToken(ctx, identity.HashToken(token))
+	if apperr.IsNotFound(err) {
+		return Actor{}, model.Site{}, apperr.Unauthenticated("unknown visitor token")
+	}
+	if err != nil {
+		return Actor{}, model.Site{}, err
+	}
+	if !v.RevokedAt.IsZero() {
+		return Actor{}, model.Site{}, apperr.New(apperr.KindUnauthenticated, "token_revoked", "visitor token was revoked")
+	}
+	site, err := s.st.GetSite(ctx, v.SiteID)
+	if err != nil {
+		return Actor{}, model.Site{}, err
+	}
+	c, err := s.st.GetContact(ctx, v.ContactID)
+	if err != nil {
+		return Actor{}, model.Site{}, err
+	}
+	return Actor{Party: model.PartyVisitor, SiteID: v.SiteID, ContactID: v.ContactID, VisitorSessionID: v.ID, Name: c.Name}, site, nil
+}
+
+// RequestChatInput is a visitor's request for a human, with the optional
+// pre-chat form.
+type RequestChatInput struct {
+	Name     string
+	Email    string
+	Body     string // first question, optional
+	ClientID string // required with Body
+}
+
+// RequestChat asks for a human. If the visitor already has a live chat it is
+// returned (a retried request creates nothing new). Otherwise the newest open
+// conversation gets a new chat, or a new conversation is created. Until
+// routing lands the chat simply waits for any online agent to join.
+func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput) (VisitorView, error) {
+	if a.Party != model.PartyVisitor {
+		return VisitorView{}, apperr.Forbidden("visitors_only", "only visitors request chats")
+	}
+	if utf8.RuneCountInString(in.Name) > 200 || !utf8.ValidString(in.Name) {
+		return VisitorView{}, apperr.Invalid("invalid_name", "name is too long")
+	}
+	in.Name = strings.TrimSpace(in.Name)
+	if in.Email != "" {
+		addr, err := mail.ParseAddress(in.Email)
+		if err != nil || addr.Address != strings.TrimSpace(in.Email) {
+			return VisitorView{}, apperr.Invalid("invalid_email", "email address is not valid")
+		}
+		in.Email = strings.ToLower(addr.Address)
+	}
+	if in.Body != "" {
+		if _, err := s.validateBody(in.Body, false); err != nil {
+			return VisitorView{}, err
+		}
+		if err := validateClientID(in.ClientID); err != nil {
+			return VisitorView{}, err
+		}
+	}
+	site, err := s.st.GetSite(ctx, a.SiteID)
+	if err != nil {
+		return VisitorView{}, err
+	}
+	if site.WidgetMode == model.ModeAssistant {
+		return VisitorView{}, apperr.Conflict("humans_not_available", "this site is answered by its assistant only")
+	}
+	ref := convRef{SiteID: a.SiteID, ContactID: a.ContactID}
+	var (
+		conv    model.Conversation
+		chatRow model.Chat
+		msgs    []model.Message
+		created bool
+	)
+	err = s.st.InTx(ctx, func(tx store.Tx) error {
+		msgs, created = nil, false
+		now := s.now()
+		if in.Name != "" || in.Email != "" {
+			c, err := tx.GetContact(ctx, a.ContactID)
+			if err != nil {
+				return err
+			}
+			if in.Name != "" {
+				c.Name = in.Name
+			}
+			if in.Email != "" {
+				c.Email = in.Email
+			}
+			if err := tx.UpdateContact(ctx, c); err != nil {
+				return err
+			}
+			a.Name = c.Name
+		}
+		page, err := tx.ListConversations(ctx, store.ConversationFilter{SiteID: a.SiteID, ContactID: a.ContactID, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(page.Conversations) > 0 {
+			conv = page.Conversations[0]
+		}
+		if conv.ID != 0 && conv.ChatState.Live() {
+			chatRow, err = tx.GetChat(ctx, conv.ChatID)
+			if err != nil {
+				return err
+			}
+		} else {
+			if conv.ID == 0 || conv.Status == model.StatusClosed {
+				conv = model.Conversation{SiteID: a.SiteID, ContactID: a.ContactID, Channel: "widget",
+					Status: model.StatusOpen, Priority: model.PriorityNormal, Tags: []string{}, CreatedAt: now, UpdatedAt: now}
+				if err := tx.CreateConversation(ctx, &conv); err != nil {
+					return err
+				}
+			}
+			chatRow = model.Chat{ConversationID: conv.ID, State: model.ChatWaiting, RequestedAt: now}
+			if err := tx.CreateChat(ctx, &chatRow); err != nil {
+				return err
+			}
+			conv.ChatID, conv.ChatState, conv.Status, conv.UpdatedAt = chatRow.ID, chatRow.State, model.StatusOpen, now
+			if err := tx.UpdateConversation(ctx, conv); err != nil {
+				return err
+			}
+			ev := model.Message{ConversationID: conv.ID, ChatID: chatRow.ID, AuthorKind: model.PartySystem,
+				Kind: model.KindEvent, Event: model.EventChatRequested, Visibility: model.Public,
+				Body: "Waiting for an agent to join", CreatedAt: now}
+			if err := tx.AppendMessage(ctx, &ev); err != nil {
+				return err
+			}
+			msgs = append(msgs, ev)
+			created = true
+		}
+		if in.Body != "" {
+			m, dup, err := s.appendText(ctx, tx, a, conv.ID, chatRow.ID, in.ClientID, in.Body, nil)
+			if err != nil {
+				return err
+			}
+			if !dup {
+				msgs = append(msgs, m)
+			}
+		}
+		c2, err := tx.GetConversation(ctx, conv.ID)
+		if err != nil {
+			return err
+		}
+		conv = c2
+		view := ChatView{Chat: chatRow, Participants: []ParticipantView{}}
+		sent := append([]model.Message(nil), msgs...)
+		notify := created
+		convCopy := conv
+		tx.OnCommit(func() {
+			s.refs.put(convCopy.ID, ref)
+			if notify {
+				s.publishConversation(convCopy)
+				s.publishChat(ref, view)
+			}
+			for _, m := range sent {
+				s.publishMessage(ref, m)
+			}
+		})
+		return nil
+	})
+	if err != nil {
+		return VisitorView{}, err
+	}
+	return VisitorView{Conversation: visitorConversation(conv), Chat: &ChatView{Chat: chatRow, Participants: []ParticipantView{}}}, nil
+}
+
+// VisitorView is a conversation with its live chat, as a visitor sees it.
+type VisitorView struct {
+	Conversation VisitorConversation `json:"conversation"`
+	Chat         *ChatView           `json:"chat,omitempty"`
+}
+
+// VisitorConversations lists the visitor's own conversations, newest first.
+func (s *Service) VisitorConversations(ctx context.Context, a Actor) ([]VisitorConversation, error) {
+	if a.Party != model.PartyVisitor {
+		return nil, apperr.Forbidden("visitors_only", "visitors only")
+	}
+	page, err := s.st.ListConversations(ctx, store.ConversationFilter{SiteID: a.SiteID, ContactID: a.ContactID, Limit: 200})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]VisitorConversation, 0, len(page.Conversations))
+	for _, c := range page.Conversations {
+		out = append(out, visitorConversation(c))
+	}
+	return out, nil
+}
+
+// VisitorConversation returns one of the visitor's conversations with its chat.
+func (s *Service) VisitorConversation(ctx context.Context, a Actor, id int64) (VisitorView, error) {
+	if _, err := s.authorize(ctx, a, id); err != nil {
+		return VisitorView{}, err
+	}
+	c, err := s.st.GetConversation(ctx, id)
+	if err != nil {
+		return VisitorView{}, err
+	}
+	v := VisitorView{Conversation: visitorConversation(c)}
+	if c.ChatID != 0 {
+		cv, err := s.chatView(ctx, s.st, c.ChatID)
+		if err != nil {
+			return VisitorView{}, err
+		}
+		v.Chat = &cv
+	}
+	return v, nil
+}
+
+// Signal records a visitor's presence (page, title, visibility).
+func (s *Service) Signal(a Actor, p protocol.PresenceData) error {
+	if a.Party != model.PartyVisitor {
+		return apperr.Forbidden("visitors_only", "presence signals are for visitors")
+	}
+	if len(p.URL) > 2048 || !utf8.ValidString(p.URL) {
+		return apperr.Invalid("invalid_url", "url is too long")
+	}
+	if len(p.Title) > 512 || !utf8.ValidString(p.Title) {
+		return apperr.Invalid("invalid_title", "title is too long")
+	}
+	if p.URL != "" {
+		u, err := url.Parse(p.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			return apperr.Invalid("invalid_url", "url must be an http(s) URL")
+		}
+	}
+	s.presence.Signal(presenceOf(a, p))
+	return nil
+}
+
+// Touch keeps a connected visitor online between signals.
+func (s *Service) Touch(a Actor) {
+	if a.Party == model.PartyVisitor {
+		s.presence.Touch(a.VisitorSessionID)
+	}
+}

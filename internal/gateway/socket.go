@@ -1,0 +1,327 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"switchboard/internal/apperr"
+	"switchboard/internal/bus"
+	"switchboard/internal/chat"
+	"switchboard/internal/clock"
+	"switchboard/internal/model"
+	"switchboard/internal/protocol"
+)
+
+const (
+	closeRestart = websocket.StatusCode(protocol.CloseServiceRestart)
+	// maxReplay bounds how many entries a resume replays; a client further
+	// behind gets recovered:false and reloads instead.
+	maxReplay = 5000
+	fillPage  = 500
+)
+
+var instance = func() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}()
+
+// item is one unit of work for a socket's writer.
+type item struct {
+	frame []byte     // a reply, written as-is
+	ev    *bus.Event // an event, filtered by the socket's cursors
+	sub   *subReq    // a subscribe: replay then ack
+	unsub *subReq    // an unsubscribe: forget the cursor then ack
+}
+
+type subReq struct {
+	id       string
+	convID   int64
+	afterSeq int64
+	epoch    string
+}
+
+// socket is one WebSocket connection. Its reader (the HTTP handler's
+// goroutine) handles commands one at a time, in order; its writer goroutine
+// owns the per-conversation cursors and is the only one writing frames.
+type socket struct {
+	id     string
+	g      *Gateway
+	conn   *websocket.Conn
+	origin string
+	amu    sync.RWMutex // guards actor after authentication
+	actor  chat.Actor
+	authed atomic.Bool
+	staff  bool // set before the socket is served
+
+	follows map[int64]struct{} // staff subscriptions, guarded by hub.mu
+
+	qmu         sync.Mutex
+	queue       []item
+	closing     bool
+	closeCode   websocket.StatusCode
+	closeReason string
+	wake        chan struct{}
+	writerDone  chan struct{}
+
+	cursors map[int64]int64 // writer-owned: last seq written per followed conversation
+
+	lastRead atomic.Int64             // unix nanos of the last frame read (by the injected clock)
+	typingAt map[int64]time.Time      // reader-owned: last typing:true relayed per conversation
+	timerMu  sync.Mutex               // guards the timers below
+	stopped  bool
+	idle     clock.Timer
+	authT    clock.Timer
+}
+
+func (g *Gateway) newSocket(c *websocket.Conn, origin string) *socket {
+	return &socket{
+		id: instance + "-" + strconv.FormatUint(g.nextID.Add(1), 36), g: g, conn: c, origin: origin,
+		follows: map[int64]struct{}{}, wake: make(chan struct{}, 1), writerDone: make(chan struct{}),
+		cursors: map[int64]int64{}, typingAt: map[int64]time.Time{},
+	}
+}
+
+// serve runs the socket until it closes.
+func (g *Gateway) serve(s *socket) {
+	g.conns.Add(1)
+	defer g.conns.Done()
+	s.conn.SetReadLimit(protocol.MaxFrameBytes)
+	go s.writeLoop()
+	s.lastRead.Store(g.clk.Now().UnixNano())
+	s.armIdle(g.opts.IdleTimeout)
+	if s.authed.Load() {
+		g.hub.register(s)
+		s.enqueue(item{frame: protocol.Event("hello", 0, 0, map[string]any{
+			"epoch": g.st.Epoch(), "user": s.actor.User, "site_ids": s.actor.SiteIDs, "socket_id": s.id})})
+	} else {
+		s.timerMu.Lock()
+		s.authT = g.clk.AfterFunc(g.opts.AuthTimeout, func() {
+			if !s.authed.Load() {
+				s.closeAfterFlush(protocol.CloseUnauthenticated, "authentication timeout")
+			}
+		})
+		s.timerMu.Unlock()
+	}
+	defer func() {
+		g.hub.unregister(s)
+		s.stopTimers()
+		s.closeAfterFlush(websocket.StatusNormalClosure, "")
+		<-s.writerDone
+	}()
+	ctx := context.Background()
+	for {
+		typ, data, err := s.conn.Read(ctx)
+		if err != nil {
+			return // closed by the peer, by us, or a protocol violation (too big: 1009)
+		}
+		s.lastRead.Store(g.clk.Now().UnixNano())
+		if typ != websocket.MessageText {
+			s.reply("", apperr.Invalid("binary_not_supported", "frames are JSON text"))
+			continue
+		}
+		g.drainMu.RLock()
+		if g.draining.Load() {
+			g.drainMu.RUnlock()
+			f, _ := protocol.DecodeClientFrame(data)
+			s.reply(f.ID, apperr.New(apperr.KindUnavailable, "server_restarting", "the server is restarting: reconnect and resend"))
+			continue
+		}
+		s.handle(data)
+		g.drainMu.RUnlock()
+	}
+}
+
+// enqueue hands an item to the writer. It never blocks: a full queue means
+// the client is not reading fast enough, and it is closed (it resumes later).
+func (s *socket) enqueue(it item) {
+	s.qmu.Lock()
+	if s.closing {
+		s.qmu.Unlock()
+		return
+	}
+	if len(s.queue) >= s.g.opts.SendQueue {
+		s.closing, s.queue = true, nil
+		s.closeCode, s.closeReason = protocol.CloseSlowConsumer, "slow consumer: resume from your cursor"
+		s.qmu.Unlock()
+		// The writer may be stuck writing to this very client: close from
+		// here; Close waits for the write lock, then gives up after its timeout.
+		go s.conn.Close(protocol.CloseSlowConsumer, "slow consumer: resume from your cursor")
+		s.signal()
+		return
+	}
+	s.queue = append(s.queue, it)
+	s.qmu.Unlock()
+	s.signal()
+}
+
+func (s *socket) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// closeAfterFlush writes what is queued, then closes with code.
+func (s *socket) closeAfterFlush(code websocket.StatusCode, reason string) {
+	s.qmu.Lock()
+	if !s.closing {
+		s.closing, s.closeCode, s.closeReason = true, code, reason
+	}
+	s.qmu.Unlock()
+	s.signal()
+}
+
+func (s *socket) writeLoop() {
+	defer close(s.writerDone)
+	for range s.wake {
+		s.qmu.Lock()
+		items := s.queue
+		s.queue = nil
+		closing, code, reason := s.closing, s.closeCode, s.closeReason
+		s.qmu.Unlock()
+		for _, it := range items {
+			if err := s.write(it); err != nil {
+				s.conn.CloseNow()
+				return
+			}
+		}
+		if closing {
+			if code == protocol.CloseSlowConsumer {
+				return // already being closed
+			}
+			_ = s.conn.Close(code, reason)
+			return
+		}
+	}
+}
+
+func (s *socket) write(it item) error {
+	switch {
+	case it.sub != nil:
+		return s.replay(it.sub)
+	case it.unsub != nil:
+		delete(s.cursors, it.unsub.convID)
+		return s.writeFrame(protocol.Ack(it.unsub.id, nil))
+	case it.ev != nil:
+		return s.writeEvent(it.ev)
+	default:
+		return s.writeFrame(it.frame)
+	}
+}
+
+func (s *socket) writeFrame(b []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.g.opts.WriteTimeout)
+	defer cancel()
+	return s.conn.Write(ctx, websocket.MessageText, b)
+}
+
+// writeEvent writes an event, keeping each followed conversation's
+// timeline in order, without duplicates, and without gaps.
+func (s *socket) writeEvent(e *bus.Event) error {
+	if e.Type == bus.TypeMessage {
+		cur, ok := s.cursors[e.ConversationID]
+		if !ok || e.Seq <= cur {
+			return nil // not followed yet (a subscribe will replay), or already written
+		}
+		if e.Seq > cur+1 {
+			if err := s.fill(e.ConversationID, cur, e.Seq-1); err != nil {
+				return err
+			}
+		}
+		s.cursors[e.ConversationID] = e.Seq
+		if e.Visibility != model.Public && !s.staff {
+			return nil
+		}
+	}
+	return s.writeFrame(e.Frame)
+}
+
+// fill writes the entries (from, to] the socket may see, from the store.
+func (s *socket) fill(convID, from, to int64) error {
+	for from < to {
+		msgs, err := s.g.chat.History(context.Background(), s.actorCopy(), convID, from, fillPage)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if m.Seq > to {
+				break
+			}
+			if err := s.writeFrame(protocol.Event(bus.TypeMessage, convID, m.Seq, m)); err != nil {
+				return err
+			}
+			from = m.Seq
+		}
+		if len(msgs) < fillPage {
+			break // the rest are entries this socket may not see
+		}
+	}
+	s.cursors[convID] = to
+	return nil
+}
+
+// replay resumes a conversation from the client's cursor, then acks.
+func (s *socket) replay(r *subReq) error {
+	conv, err := s.g.st.GetConversation(context.Background(), r.convID)
+	if err != nil {
+		return s.writeFrame(protocol.Error(r.id, err))
+	}
+	epoch := s.g.st.Epoch()
+	recovered := (r.epoch == "" || r.epoch == epoch) && r.afterSeq <= conv.LastSeq && conv.LastSeq-r.afterSeq <= maxReplay
+	if r.epoch == "" && r.afterSeq > 0 {
+		recovered = false // a cursor without its epoch cannot be trusted
+	}
+	if recovered {
+		if err := s.fill(r.convID, r.afterSeq, conv.LastSeq); err != nil {
+			return err
+		}
+	}
+	s.cursors[r.convID] = conv.LastSeq
+	return s.writeFrame(protocol.Ack(r.id, map[string]any{"recovered": recovered, "epoch": epoch, "last_seq": conv.LastSeq}))
+}
+
+func (s *socket) reply(id string, err error) {
+	s.enqueue(item{frame: protocol.Error(id, err)})
+}
+
+func (s *socket) ack(id string, data any) {
+	s.enqueue(item{frame: protocol.Ack(id, data)})
+}
+
+// armIdle closes the socket when nothing was read for d. Instead of
+// resetting a timer per frame, the timer re-arms itself for the remainder.
+func (s *socket) armIdle(d time.Duration) {
+	s.timerMu.Lock()
+	defer s.timerMu.Unlock()
+	if s.stopped {
+		return
+	}
+	s.idle = s.g.clk.AfterFunc(d, func() {
+		elapsed := time.Duration(s.g.clk.Now().UnixNano() - s.lastRead.Load())
+		if elapsed >= s.g.opts.IdleTimeout {
+			s.closeAfterFlush(protocol.CloseHeartbeatTimeout, "no frame received in time")
+			return
+		}
+		s.armIdle(s.g.opts.IdleTimeout - elapsed)
+	})
+}
+
+func (s *socket) stopTimers() {
+	s.timerMu.Lock()
+	defer s.timerMu.Unlock()
+	s.stopped = true
+	if s.idle != nil {
+		s.idle.Stop()
+	}
+	if s.authT != nil {
+		s.authT.Stop()
+	}
+}

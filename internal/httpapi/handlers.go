@@ -1,0 +1,527 @@
+package httpapi
+
+import (
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"switchboard/internal/apperr"
+	"switchboard/internal/chat"
+	"switchboard/internal/identity"
+	"switchboard/internal/model"
+	"switchboard/internal/store"
+)
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// meResponse is the signed-in user with the CSRF token the console sends
+// back on every mutating request.
+type meResponse struct {
+	User      model.User `json:"user"`
+	SiteIDs   []int64    `json:"site_ids"` // null for admins: every site
+	CSRFToken string     `json:"csrf_token"`
+}
+
+func (a *API) login(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	token, sess, u, err := a.ident.Login(r.Context(), req.Email, req.Password, a.clientIP(r))
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	actor, err := a.chat.StaffActor(r.Context(), u)
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: token, Path: "/", HttpOnly: true,
+		Secure: a.opts.SecureCookies || r.TLS != nil, SameSite: http.SameSiteLaxMode, Expires: sess.ExpiresAt})
+	WriteJSON(w, http.StatusOK, meResponse{User: u, SiteIDs: actor.SiteIDs, CSRFToken: sess.CSRFToken})
+}
+
+func (a *API) logout(w http.ResponseWriter, r *http.Request) {
+	ck, _ := r.Cookie(SessionCookie)
+	if err := a.ident.Logout(r.Context(), ck.Value); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, MaxAge: -1,
+		Secure: a.opts.SecureCookies || r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) me(w http.ResponseWriter, r *http.Request) {
+	actor := actorFrom(r)
+	sess, _ := r.Context().Value(sessionKey{}).(model.AuthSession)
+	WriteJSON(w, http.StatusOK, meResponse{User: actor.User, SiteIDs: actor.SiteIDs, CSRFToken: sess.CSRFToken})
+}
+
+func (a *API) setAvailability(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Availability model.Availability `json:"availability"`
+	}
+	if err := decodeJSON(w, r, &req); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	u, err := a.chat.SetAvailability(r.Context(), actorFrom(r), req.Availability)
+	respond(w, r, u, err)
+}
+
+func respond(w http.ResponseWriter, r *http.Request, v any, err error) {
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, v)
+}
+
+func (a *API) listConversations(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.ConversationFilter{
+		Status: model.TicketStatus(q.Get("status")), ChatState: model.ChatState(q.Get("chat_state")),
+		Tag: q.Get("tag"), Priority: model.Priority(q.Get("priority")), Cursor: q.Get("cursor"),
+		ChatLive: q.Get("live") == "true",
+	}
+	var err error
+	if f.SiteID, err = queryInt(r, "site_id"); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	f.Limit = int(limit)
+	switch as := q.Get("assignee"); as {
+	case "":
+	case "none":
+		f.Unassigned = true
+	case "me":
+		f.AssigneeID = actorFrom(r).User.ID
+	default:
+		id, err := queryInt(r, "assignee")
+		if err != nil || id <= 0 {
+			WriteProblem(w, r, apperr.Invalid("invalid_query", "assignee is me, none or a user id"))
+			return
+		}
+		f.AssigneeID = id
+	}
+	page, err := a.chat.ListConversations(r.Context(), actorFrom(r), f)
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"conversations": page.Conversations, "next_cursor": page.Next})
+}
+
+func (a *API) getConversation(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	v, err := a.chat.GetConversation(r.Context(), actorFrom(r), id)
+	respond(w, r, v, err)
+}
+
+// history serves a timeline page for staff and visitors alike: the chat
+// service applies the visibility rules of the actor.
+func (a *API) history(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	after, err := queryInt(r, "after_seq")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	msgs, err := a.chat.History(r.Context(), actorFrom(r), id, after, int(limit))
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"messages": msgs})
+}
+
+type sendRequest struct {
+	ClientID     string `json:"client_id"`
+	Body         string `json:"body"`
+	AttachmentID int64  `json:"attachment_id,omitempty"`
+}
+
+func (a *API) sendLike(w http.ResponseWriter, r *http.Request, note bool) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	var req sendRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	in := chat.SendInput{ConversationID: id, ClientID: req.ClientID, Body: req.Body, AttachmentID: req.AttachmentID}
+	var m model.Message
+	if note {
+		m, err = a.chat.Note(r.Context(), actorFrom(r), in)
+	} else {
+		m, err = a.chat.Send(r.Context(), actorFrom(r), in)
+	}
+	respond(w, r, m, err)
+}
+
+func (a *API) send(w http.ResponseWriter, r *http.Request) { a.sendLike(w, r, false) }
+func (a *API) note(w http.ResponseWriter, r *http.Request) { a.sendLike(w, r, true) }
+
+func (a *API) lifecycle(w http.ResponseWriter, r *http.Request, op func(*http.Request, chat.Actor, int64) (chat.ConversationView, error)) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	actor := actorFrom(r)
+	v, err := op(r, actor, id)
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	if !actor.IsStaff() {
+		WriteJSON(w, http.StatusOK, map[string]any{"chat": v.Chat})
+		return
+	}
+	WriteJSON(w, http.StatusOK, v)
+}
+
+func (a *API) join(w http.ResponseWriter, r *http.Request) {
+	a.lifecycle(w, r, func(r *http.Request, ac chat.Actor, id int64) (chat.ConversationView, error) {
+		return a.chat.Join(r.Context(), ac, id)
+	})
+}
+
+func (a *API) leave(w http.ResponseWriter, r *http.Request) {
+	a.lifecycle(w, r, func(r *http.Request, ac chat.Actor, id int64) (chat.ConversationView, error) {
+		return a.chat.Leave(r.Context(), ac, id)
+	})
+}
+
+func (a *API) end(w http.ResponseWriter, r *http.Request) {
+	a.lifecycle(w, r, func(r *http.Request, ac chat.Actor, id int64) (chat.ConversationView, error) {
+		return a.chat.End(r.Context(), ac, id)
+	})
+}
+
+func (a *API) setTags(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	var req struct {
+		Tags []string `json:"tags"`
+	}
+	if err := decodeJSON(w, r, &req); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	c, err := a.chat.SetTags(r.Context(), actorFrom(r), id, req.Tags)
+	respond(w, r, c, err)
+}
+
+func (a *API) setPriority(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	var req struct {
+		Priority model.Priority `json:"priority"`
+	}
+	if err := decodeJSON(w, r, &req); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	c, err := a.chat.SetPriority(r.Context(), actorFrom(r), id, req.Priority)
+	respond(w, r, c, err)
+}
+
+func (a *API) read(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	var req struct {
+		Seq int64 `json:"seq"`
+	}
+	if err := decodeJSON(w, r, &req); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	m, err := a.chat.MarkRead(r.Context(), actorFrom(r), id, req.Seq)
+	respond(w, r, m, err)
+}
+
+// upload takes one file as multipart/form-data (field "file"), streaming it
+// to the blob store with the size limit enforced while reading.
+func (a *API) upload(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		WriteProblem(w, r, apperr.New(apperr.KindInvalid, "unsupported_media_type", "send the file as multipart/form-data in the field \"file\""))
+		return
+	}
+	for {
+		part, err := mr.NextPart()
+		if err != nil {
+			WriteProblem(w, r, apperr.Invalid("file_missing", "no \"file\" field in the form"))
+			return
+		}
+		if part.FormName() != "file" {
+			continue
+		}
+		att, err := a.chat.Upload(r.Context(), actorFrom(r), id, part.FileName(), part)
+		if err != nil {
+			WriteProblem(w, r, err)
+			return
+		}
+		WriteJSON(w, http.StatusCreated, att)
+		return
+	}
+}
+
+// download serves an attachment to those who may see its conversation.
+// nosniff always; inline only for sniffed images, and never with a type
+// that a browser would execute.
+func (a *API) download(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	att, rc, inline, err := a.chat.OpenAttachment(r.Context(), actorFrom(r), id)
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	defer rc.Close()
+	disp := "attachment"
+	if inline {
+		disp = "inline"
+	}
+	w.Header().Set("Content-Type", att.ContentType)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	w.Header().Set("Cache-Control", "private, max-age=3600")
+	w.Header().Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": att.Name})+
+		fmt.Sprintf("; filename*=UTF-8''%s", url.PathEscape(att.Name)))
+	http.ServeContent(w, r, "", att.CreatedAt, rc)
+}
+
+type siteRequest struct {
+	Name           *string           `json:"name"`
+	Key            *string           `json:"key"`
+	AllowedOrigins *[]string         `json:"allowed_origins"`
+	WidgetMode     *model.WidgetMode `json:"widget_mode"`
+}
+
+func (s siteRequest) input() chat.SiteInput {
+	return chat.SiteInput{Name: s.Name, Key: s.Key, AllowedOrigins: s.AllowedOrigins, WidgetMode: s.WidgetMode}
+}
+
+func (a *API) listSites(w http.ResponseWriter, r *http.Request) {
+	sites, err := a.chat.ListSites(r.Context(), actorFrom(r))
+	respond(w, r, map[string]any{"sites": sites}, err)
+}
+
+func (a *API) createSite(w http.ResponseWriter, r *http.Request) {
+	var req siteRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	site, err := a.chat.CreateSite(r.Context(), actorFrom(r), req.input())
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusCreated, site)
+}
+
+func (a *API) updateSite(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	var req siteRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	site, err := a.chat.UpdateSite(r.Context(), actorFrom(r), id, req.input())
+	respond(w, r, site, err)
+}
+
+func requireAdmin(r *http.Request) error {
+	if actorFrom(r).User.Role != model.RoleAdmin {
+		return apperr.Forbidden("admin_only", "only admins manage users")
+	}
+	return nil
+}
+
+// userView is a user with their site memberships.
+type userView struct {
+	model.User
+	SiteIDs []int64 `json:"site_ids"`
+}
+
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
+	if err := requireAdmin(r); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	users, err := a.ident.ListUsers(r.Context())
+	respond(w, r, map[string]any{"users": users}, err)
+}
+
+type userRequest struct {
+	Email    *string     `json:"email"`
+	Name     *string     `json:"name"`
+	Password *string     `json:"password"`
+	Role     *model.Role `json:"role"`
+	Capacity *int        `json:"capacity"`
+	SiteIDs  *[]int64    `json:"site_ids"`
+	Disabled *bool       `json:"disabled"`
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
+	if err := requireAdmin(r); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	var req userRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	u, err := a.ident.CreateUser(r.Context(), identity.NewUser{
+		Email: strings.TrimSpace(deref(req.Email)), Name: deref(req.Name), Password: deref(req.Password),
+		Role: deref(req.Role), Capacity: deref(req.Capacity), SiteIDs: deref(req.SiteIDs)})
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusCreated, u)
+}
+
+func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
+	if err := requireAdmin(r); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	var req userRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	if req.Email != nil {
+		WriteProblem(w, r, apperr.Invalid("email_immutable", "a user's email cannot change"))
+		return
+	}
+	if id == actorFrom(r).User.ID && (deref(req.Disabled) || (req.Role != nil && *req.Role != model.RoleAdmin)) {
+		WriteProblem(w, r, apperr.Conflict("cannot_demote_self", "admins cannot disable or demote themselves"))
+		return
+	}
+	u, err := a.ident.UpdateUser(r.Context(), id, identity.UserPatch{Name: req.Name, Role: req.Role,
+		Disabled: req.Disabled, Password: req.Password, Capacity: req.Capacity, SiteIDs: req.SiteIDs})
+	respond(w, r, u, err)
+}
+
+type visitorStartRequest struct {
+	SiteKey string `json:"site_key"`
+}
+
+func (a *API) startVisitor(w http.ResponseWriter, r *http.Request) {
+	if !a.visitors.Allow(a.clientIP(r)) {
+		WriteProblem(w, r, apperr.New(apperr.KindRateLimited, "rate_limited", "too many new visitor sessions from this address"))
+		return
+	}
+	var req visitorStartRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	v, err := a.chat.StartVisitor(r.Context(), req.SiteKey, r.Header.Get("Origin"))
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusCreated, v)
+}
+
+type requestChatRequest struct {
+	Name     string `json:"name"`
+	Email    string `json:"email"`
+	Body     string `json:"body"`
+	ClientID string `json:"client_id"`
+}
+
+func (a *API) requestChat(w http.ResponseWriter, r *http.Request) {
+	var req requestChatRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	v, err := a.chat.RequestChat(r.Context(), actorFrom(r), chat.RequestChatInput{Name: req.Name, Email: req.Email, Body: req.Body, ClientID: req.ClientID})
+	respond(w, r, v, err)
+}
+
+func (a *API) visitorConversations(w http.ResponseWriter, r *http.Request) {
+	cs, err := a.chat.VisitorConversations(r.Context(), actorFrom(r))
+	respond(w, r, map[string]any{"conversations": cs}, err)
+}
+
+func (a *API) visitorConversation(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	v, err := a.chat.VisitorConversation(r.Context(), actorFrom(r), id)
+	respond(w, r, v, err)
+}

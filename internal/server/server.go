@@ -1,0 +1,248 @@
+// Package server is the composition root: it opens the store, the bus and
+// the blob store, wires the services, serves HTTP, and shuts everything
+// down in the order that loses nothing acknowledged.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"switchboard/docs"
+	"switchboard/internal/blob"
+	"switchboard/internal/bus"
+	"switchboard/internal/chat"
+	"switchboard/internal/clock"
+	"switchboard/internal/gateway"
+	"switchboard/internal/httpapi"
+	"switchboard/internal/identity"
+	"switchboard/internal/store"
+	"switchboard/internal/store/sqlstore"
+	"switchboard/web"
+)
+
+// Config is everything a node needs. Zero values take the documented
+// defaults (docs/operations.md).
+type Config struct {
+	Addr    string // listen address; default ":8080"
+	DataDir string // SQLite database and attachments; default "./switchboard-data"
+	BaseURL string // public URL printed in links; default derived from Addr
+	NodeID  string // default: hostname-pid
+
+	SecureCookies      bool
+	TrustProxy         bool
+	BcryptCost         int
+	MaxAttachmentBytes int64
+	PresenceTTL        time.Duration
+	ShutdownTimeout    time.Duration // default 20s
+	Gateway            gateway.Options
+
+	Logger *slog.Logger
+	Clock  clock.Clock
+}
+
+// Server is one running node.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	Store store.Store
+	Bus   bus.Bus
+	Chat  *chat.Service
+	Ident *identity.Service
+	GW    *gateway.Gateway
+
+	handler http.Handler
+	http    *http.Server
+	ln      net.Listener
+}
+
+// New opens the data directory and wires the node. It does not listen yet.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = ":8080"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "./switchboard-data"
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 20 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.NodeID == "" {
+		host, _ := os.Hostname()
+		cfg.NodeID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
+	}
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "switchboard.db"), sqlstore.Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	blobs, err := blob.NewFS(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open blob store: %w", err)
+	}
+	b := bus.NewMemory()
+	s := &Server{cfg: cfg, log: cfg.Logger, Store: st, Bus: b}
+	s.Ident = identity.New(st, b, cfg.Clock, identity.Options{BcryptCost: cfg.BcryptCost, Logger: cfg.Logger})
+	s.Chat = chat.New(chat.Config{Store: st, Bus: b, Blobs: blobs, Clock: cfg.Clock, NodeID: cfg.NodeID,
+		Logger: cfg.Logger, Limits: chat.Limits{MaxAttachmentBytes: cfg.MaxAttachmentBytes}, PresenceTTL: cfg.PresenceTTL})
+	s.GW, err = gateway.New(s.Chat, st, b, cfg.Clock, cfg.Logger, cfg.Gateway)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("start gateway: %w", err)
+	}
+	api := httpapi.New(s.Chat, s.Ident, s.GW, cfg.Clock, cfg.Logger, httpapi.Options{SecureCookies: cfg.SecureCookies, TrustProxy: cfg.TrustProxy})
+
+	mux := http.NewServeMux()
+	api.Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": cfg.NodeID})
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.HandleFunc("GET /api/v1/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(docs.OpenAPI)
+	})
+	web.Register(mux)
+	s.handler = securityHeaders(mux)
+	return s, nil
+}
+
+// ready reports whether this node can serve: the store answers with its
+// migrations applied, and the node is not draining.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.GW.Draining() {
+		httpapi.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Store.Ping(ctx); err != nil {
+		s.log.Warn("readiness check failed", "err", err)
+		httpapi.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// securityHeaders sets headers every response should carry.
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "same-origin")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Handler is the node's whole HTTP surface (for tests with httptest).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Listen binds the address. Addr reports it afterwards (useful with ":0").
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return s.cfg.Addr
+	}
+	return s.ln.Addr().String()
+}
+
+// BaseURL is the public URL of this node.
+func (s *Server) BaseURL() string {
+	if s.cfg.BaseURL != "" {
+		return s.cfg.BaseURL
+	}
+	host, port, err := net.SplitHostPort(s.Addr())
+	if err != nil {
+		return "http://" + s.Addr()
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// Serve serves HTTP until ctx is done, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	s.log.Info("switchboard listening", "addr", s.Addr(), "url", s.BaseURL(), "node", s.cfg.NodeID)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			s.Close()
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	return s.Shutdown()
+}
+
+// Shutdown stops the node without losing anything acknowledged: stop
+// accepting connections and finish in-flight HTTP requests; drain the
+// gateway (in-flight commands finish, replies are written, sockets get 1012
+// and reconnect elsewhere); then close the store, which commits what is queued.
+func (s *Server) Shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	s.log.Info("shutting down")
+	var errs []error
+	if s.http != nil {
+		// Hijacked WebSocket connections are not tracked by http.Server;
+		// the gateway drains them below.
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	if err := s.GW.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("gateway shutdown: %w", err))
+	}
+	if err := s.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Close releases the store and bus without draining (see Shutdown).
+func (s *Server) Close() error {
+	var errs []error
+	// The store first: it commits what is queued, and its after-commit
+	// callbacks still publish on the open bus.
+	if err := s.Store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	if err := s.Bus.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close bus: %w", err))
+	}
+	return errors.Join(errs...)
+}
