@@ -68,14 +68,14 @@ func (o Options) withDefaults() Options {
 // Gateway serves WebSocket connections. Create it with New, mount
 // VisitorHandler and StaffHandler, and call Shutdown before closing the store.
 type Gateway struct {
-	chat  *chat.Service
-	st    store.Store
-	clk   clock.Clock
-	log   *slog.Logger
-	opts  Options
+	chat *chat.Service
+	st   store.Store
+	clk  clock.Clock
+	log  *slog.Logger
+	opts Options
 
-	hub      hub
-	unsub    func()
+	hub   hub
+	unsub func()
 	// drainMu is held for reading while a command is handled; Shutdown takes
 	// it for writing, so once it holds it no command is in flight and none
 	// will start (draining is set).

@@ -73,9 +73,9 @@ type socket struct {
 
 	cursors map[int64]int64 // writer-owned: last seq written per followed conversation
 
-	lastRead atomic.Int64             // unix nanos of the last frame read (by the injected clock)
-	typingAt map[int64]time.Time      // reader-owned: last typing:true relayed per conversation
-	timerMu  sync.Mutex               // guards the timers below
+	lastRead atomic.Int64        // unix nanos of the last frame read (by the injected clock)
+	typingAt map[int64]time.Time // reader-owned: last typing:true relayed per conversation
+	timerMu  sync.Mutex          // guards the timers below
 	stopped  bool
 	idle     clock.Timer
 	authT    clock.Timer
