@@ -66,6 +66,7 @@ type socket struct {
 	qmu         sync.Mutex
 	queue       []item
 	closing     bool
+	slow        atomic.Bool // the queue overflowed: stop writing, 4008 is on its way
 	closeCode   websocket.StatusCode
 	closeReason string
 	wake        chan struct{}
@@ -148,6 +149,7 @@ func (s *socket) enqueue(it item) {
 		return
 	}
 	if len(s.queue) >= s.g.opts.SendQueue {
+		s.slow.Store(true)
 		s.closing, s.queue = true, nil
 		s.closeCode, s.closeReason = protocol.CloseSlowConsumer, "slow consumer: resume from your cursor"
 		s.qmu.Unlock()
@@ -188,6 +190,9 @@ func (s *socket) writeLoop() {
 		closing, code, reason := s.closing, s.closeCode, s.closeReason
 		s.qmu.Unlock()
 		for _, it := range items {
+			if s.slow.Load() {
+				return // being closed with 4008; what is left is resumed from the cursor
+			}
 			if err := s.write(it); err != nil {
 				s.conn.CloseNow()
 				return

@@ -1,0 +1,118 @@
+package presence
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"switchboard/internal/clock"
+)
+
+type recorder struct {
+	mu  sync.Mutex
+	got []Visitor
+}
+
+func (r *recorder) on(v Visitor) {
+	r.mu.Lock()
+	r.got = append(r.got, v)
+	r.mu.Unlock()
+}
+
+func (r *recorder) all() []Visitor {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Visitor(nil), r.got...)
+}
+
+func TestOnlineUntilTTLAfterLastSignal(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	rec := &recorder{}
+	r := New(clk, 60*time.Second, rec.on)
+
+	r.Signal(Visitor{SessionID: 1, SiteID: 1, ContactID: 10, URL: "https://shop.test/a", Visible: true})
+	if got := rec.all(); len(got) != 1 || !got[0].Online {
+		t.Fatalf("first signal: %+v", got)
+	}
+	clk.Advance(50 * time.Second)
+	r.Touch(1) // a heartbeat, same page: no change event
+	if len(rec.all()) != 1 {
+		t.Fatalf("heartbeat produced a change event")
+	}
+	clk.Advance(50 * time.Second) // 100 s after the first, 50 s after the touch
+	if _, ok := r.Get(1); !ok {
+		t.Fatal("went offline although a signal came 50 s ago")
+	}
+	clk.Advance(10 * time.Second) // 60 s after the last signal
+	if _, ok := r.Get(1); ok {
+		t.Fatal("still online 60 s after the last signal")
+	}
+	got := rec.all()
+	if len(got) != 2 || got[1].Online {
+		t.Fatalf("offline event missing: %+v", got)
+	}
+	if clk.Pending() != 0 {
+		t.Fatalf("%d timers left behind", clk.Pending())
+	}
+}
+
+func TestPageChangesAreEvents(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	rec := &recorder{}
+	r := New(clk, time.Minute, rec.on)
+	r.Signal(Visitor{SessionID: 1, SiteID: 1, ContactID: 10, URL: "https://shop.test/a"})
+	r.Signal(Visitor{SessionID: 1, SiteID: 1, ContactID: 10, URL: "https://shop.test/a"})
+	r.Signal(Visitor{SessionID: 1, SiteID: 1, ContactID: 10, URL: "https://shop.test/b"})
+	r.Signal(Visitor{SessionID: 1, SiteID: 1, ContactID: 10, URL: "https://shop.test/b", Minimized: true})
+	if got := rec.all(); len(got) != 3 {
+		t.Fatalf("want 3 change events (online, page, minimised), got %d: %+v", len(got), got)
+	}
+}
+
+func TestOnlineFiltersBySiteAndContact(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	r := New(clk, time.Minute, nil)
+	r.Signal(Visitor{SessionID: 1, SiteID: 1, ContactID: 10})
+	clk.Advance(time.Second)
+	r.Signal(Visitor{SessionID: 2, SiteID: 1, ContactID: 10, URL: "https://x.test/newer"})
+	r.Signal(Visitor{SessionID: 3, SiteID: 2, ContactID: 20})
+	if got := r.Online([]int64{1}); len(got) != 2 {
+		t.Fatalf("site 1: %+v", got)
+	}
+	if got := r.Online(nil); len(got) != 3 {
+		t.Fatalf("all: %+v", got)
+	}
+	if got := r.Online([]int64{}); len(got) != 0 {
+		t.Fatalf("no sites: %+v", got)
+	}
+	v, ok := r.ContactOnline(10)
+	if !ok || v.SessionID != 2 {
+		t.Fatalf("most recent browser of contact 10: %+v %v", v, ok)
+	}
+	if _, ok := r.ContactOnline(99); ok {
+		t.Fatal("unknown contact online")
+	}
+}
+
+func TestConcurrentSignals(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	r := New(clk, time.Minute, func(Visitor) {})
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for j := 0; j < 200; j++ {
+				r.Signal(Visitor{SessionID: int64(i*1000 + j%10), SiteID: 1})
+			}
+		}(i)
+	}
+	wg.Wait()
+	if n := len(r.Online(nil)); n != 80 {
+		t.Fatalf("%d online, want 80", n)
+	}
+	clk.Advance(time.Minute)
+	if n := len(r.Online(nil)); n != 0 {
+		t.Fatalf("%d still online after the TTL", n)
+	}
+}

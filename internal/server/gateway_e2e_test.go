@@ -1,0 +1,247 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"switchboard/internal/clock"
+	"switchboard/internal/server"
+)
+
+// TestSlowConsumerIsClosedAndOthersFlow: a staff socket that stops reading
+// overflows its bounded queue and is closed with 4008, while another staff
+// socket keeps receiving every event.
+func TestSlowConsumerIsClosedAndOthersFlow(t *testing.T) {
+	n := startNode(t, "", func(c *server.Config) { c.Gateway.SendQueue = 64 })
+	n.seed()
+	alice := n.login("alice@demo.test", "demo-agent-pass")
+	bob := n.login("bob@demo.test", "demo-agent-pass")
+	healthy := bob.ws()
+
+	// Alice's socket never reads.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	slow, _, err := websocket.Dial(ctx, strings.Replace(n.base, "http", "ws", 1)+"/ws/staff",
+		&websocket.DialOptions{HTTPClient: alice.http, HTTPHeader: http.Header{"Origin": {n.base}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.CloseNow()
+
+	v := n.newVisitor("demo", "")
+	vw, _ := v.ws()
+	// Presence changes fan out to every staff socket of the site without a
+	// database write: a cheap way to produce many large events.
+	long := strings.Repeat("p", 1800)
+	const signals = 6000
+	for i := 0; i < signals; i++ {
+		f := vw.send("presence", map[string]any{"url": fmt.Sprintf("https://shop.test/%s/%d", long, i), "title": "t", "visible": true})
+		if f.Type != "ack" {
+			t.Fatalf("presence: %+v", f.Error)
+		}
+	}
+	// The healthy socket got the very last one.
+	last := fmt.Sprintf("/%d", signals-1)
+	healthy.waitEvent("presence", func(f frame) bool { return strings.Contains(string(f.Data), last) })
+
+	// The slow socket, once it reads, finds it was closed as a slow consumer.
+	readCtx, cancelRead := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancelRead()
+	slow.SetReadLimit(1 << 20)
+	for {
+		_, _, err := slow.Read(readCtx)
+		if err != nil {
+			if code := websocket.CloseStatus(err); code != 4008 {
+				t.Fatalf("slow socket ended with %v (code %d), want close 4008", err, code)
+			}
+			break
+		}
+	}
+}
+
+// TestIdleSocketsAndPresenceExpireOnTheClock: with a fake clock, a visitor
+// who stops signalling goes offline for staff after 60 s, and a socket that
+// sends nothing is closed with 4004 after the idle timeout. No sleeps.
+func TestIdleSocketsAndPresenceExpireOnTheClock(t *testing.T) {
+	clk := clock.NewFake(time.Now()) // real now: the cookie jar judges expiry by the wall clock
+	n := startNode(t, "", func(c *server.Config) { c.Clock = clk })
+	n.seed()
+	alice := n.login("alice@demo.test", "demo-agent-pass")
+	aw := alice.ws()
+
+	v := n.newVisitor("demo", "")
+	vw, _ := v.ws()
+	vw.send("presence", map[string]any{"url": "https://shop.test/cart", "title": "Cart", "visible": true})
+	aw.waitEvent("presence", func(f frame) bool {
+		p := decode[struct {
+			Online bool
+			URL    string
+		}](t, f.Data)
+		return p.Online && p.URL == "https://shop.test/cart"
+	})
+
+	clk.Advance(59 * time.Second)
+	vw.send("ping", nil) // keeps the socket alive and the visitor online
+	aw.send("ping", nil)
+	clk.Advance(59 * time.Second)
+	for _, f := range aw.drain(100 * time.Millisecond) {
+		if f.Type == "presence" && !decode[struct{ Online bool }](t, f.Data).Online {
+			t.Fatal("visitor went offline although they pinged 59 s ago")
+		}
+	}
+	clk.Advance(time.Second)
+	aw.waitEvent("presence", func(f frame) bool { return !decode[struct{ Online bool }](t, f.Data).Online })
+
+	// 75 s after its last frame the visitor socket is closed as idle.
+	aw.send("ping", nil)
+	clk.Advance(16 * time.Second)
+	if code := vw.waitClosed(); code != 4004 {
+		t.Fatalf("idle close code %d, want 4004", code)
+	}
+}
+
+// TestShutdownUnderLoadLosesNothingAcknowledged: visitors send as fast as
+// they can while the node shuts down. Every acknowledged message is in the
+// timeline after a restart, exactly once; unacknowledged ones got an error
+// or a closed socket, never a false ack.
+func TestShutdownUnderLoadLosesNothingAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	n.seed()
+	type sender struct {
+		v     *visitor
+		conv  int64
+		acked []string
+	}
+	var senders []*sender
+	var wg sync.WaitGroup
+	var acks atomic.Int64
+	for i := 0; i < 4; i++ {
+		v := n.newVisitor("demo", "")
+		vw, _ := v.ws()
+		s := &sender{v: v, conv: requestChat(t, vw, "load")}
+		senders = append(senders, s)
+		wg.Add(1)
+		go func(s *sender, vw *wsClient) {
+			defer wg.Done()
+			for j := 0; ; j++ {
+				id := fmt.Sprintf("load-%d", j)
+				f, err := vw.trySend("send", map[string]any{"conversation_id": s.conv, "client_id": id, "body": "x"}, 10*time.Second)
+				if err != nil || f.Type != "ack" {
+					return
+				}
+				s.acked = append(s.acked, id)
+				acks.Add(1)
+			}
+		}(s, vw)
+	}
+	// Shut down in the middle of the load.
+	for deadline := time.Now().Add(10 * time.Second); acks.Load() < 100 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	n.shutdown()
+	wg.Wait() // every sender stopped: its socket was closed under it
+
+	n2 := startNode(t, dir)
+	total := 0
+	for _, s := range senders {
+		s.v.n = n2
+		var h struct{ Messages []message }
+		if st := s.v.do("GET", fmt.Sprintf("/api/v1/visitor/conversations/%d/messages?limit=1000", s.conv), nil, &h); st != 200 {
+			t.Fatalf("history: %d", st)
+		}
+		count := map[string]int{}
+		for _, m := range h.Messages {
+			if m.ClientID != "" {
+				count[m.ClientID]++
+			}
+		}
+		for _, id := range s.acked {
+			if count[id] != 1 {
+				t.Fatalf("acknowledged %s appears %d times after restart", id, count[id])
+			}
+		}
+		for id, c := range count {
+			if c != 1 {
+				t.Fatalf("%s stored %d times", id, c)
+			}
+		}
+		total += len(s.acked)
+	}
+	if total == 0 {
+		t.Fatal("no message was acknowledged before the shutdown")
+	}
+	t.Logf("%d messages acknowledged before shutdown, all present after restart", total)
+}
+
+// TestConcurrentSendersGetGapFreeTimeline: many sockets writing into one
+// conversation at once; each follower sees seqs 1..N exactly once, in order.
+func TestConcurrentSendersGetGapFreeTimeline(t *testing.T) {
+	n := startNode(t, "")
+	n.seed()
+	alice := n.login("alice@demo.test", "demo-agent-pass")
+	aw := alice.ws()
+	aw.send("availability", map[string]any{"availability": "available"})
+	v := n.newVisitor("demo", "")
+	vw, _ := v.ws()
+	conv := requestChat(t, vw, "go")
+	aw.send("join", map[string]any{"conversation_id": conv})
+	follower := alice.ws()
+	follower.send("subscribe", map[string]any{"conversation_id": conv, "after_seq": 0})
+
+	var wg sync.WaitGroup
+	const per = 50
+	socks := []*wsClient{vw, aw}
+	for i := 0; i < 2; i++ {
+		extra, _ := v.ws()
+		socks = append(socks, extra)
+	}
+	for i, s := range socks {
+		wg.Add(1)
+		go func(i int, s *wsClient) {
+			defer wg.Done()
+			for j := 0; j < per; j++ {
+				f, err := s.trySend("send", map[string]any{"conversation_id": conv, "client_id": fmt.Sprintf("s%d-%d", i, j), "body": "m"}, 10*time.Second)
+				if err != nil || f.Type != "ack" {
+					t.Errorf("send: %v %+v", err, f.Error)
+					return
+				}
+			}
+		}(i, s)
+	}
+	wg.Wait()
+	var conv2 struct {
+		Conversation struct {
+			LastSeq int64 `json:"last_seq"`
+		} `json:"conversation"`
+	}
+	alice.do("GET", fmt.Sprintf("/api/v1/conversations/%d", conv), nil, &conv2)
+	want := conv2.Conversation.LastSeq
+	var seqs []int64
+	deadline := time.After(10 * time.Second)
+	for len(seqs) == 0 || seqs[len(seqs)-1] < want {
+		select {
+		case f := <-follower.events:
+			if f.Type == "message" {
+				seqs = append(seqs, f.Seq)
+			}
+		case <-deadline:
+			t.Fatalf("follower saw %d of %d", len(seqs), want)
+		}
+	}
+	for i, s := range seqs {
+		if s != int64(i+1) {
+			b, _ := json.Marshal(seqs)
+			t.Fatalf("follower timeline not gap-free at %d: %s", i, b)
+		}
+	}
+}
