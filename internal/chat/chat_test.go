@@ -1,0 +1,398 @@
+package chat_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"switchboard/internal/apperr"
+	"switchboard/internal/blob"
+	"switchboard/internal/bus"
+	"switchboard/internal/chat"
+	"switchboard/internal/clock"
+	"switchboard/internal/model"
+	"switchboard/internal/store"
+	"switchboard/internal/store/sqlstore"
+)
+
+type fixture struct {
+	t     *testing.T
+	ctx   context.Context
+	st    store.Store
+	clk   *clock.Fake
+	svc   *chat.Service
+	site  model.Site
+	admin chat.Actor
+	agent chat.Actor
+	bob   chat.Actor
+	sup   chat.Actor
+
+	mu     sync.Mutex
+	events []bus.Event
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	blobs, err := blob.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bus.NewMemory()
+	t.Cleanup(func() { b.Close() })
+	clk := clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
+	f := &fixture{t: t, ctx: ctx, st: st, clk: clk}
+	f.svc = chat.New(chat.Config{Store: st, Bus: b, Blobs: blobs, Clock: clk, NodeID: "test",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if _, err := b.Subscribe(func(e bus.Event) {
+		f.mu.Lock()
+		f.events = append(f.events, e)
+		f.mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.admin = chat.Actor{Party: model.PartyAgent, User: model.User{ID: 0, Role: model.RoleAdmin, Name: "root"}}
+	name := "Shop"
+	f.site, err = f.svc.CreateSite(ctx, f.admin, chat.SiteInput{Name: &name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.agent = f.user("alice@x.test", "Alice", model.RoleAgent)
+	f.bob = f.user("bob@x.test", "Bob", model.RoleAgent)
+	f.sup = f.user("sue@x.test", "Sue", model.RoleSupervisor)
+	return f
+}
+
+func (f *fixture) user(email, name string, role model.Role) chat.Actor {
+	f.t.Helper()
+	u := model.User{Email: email, Name: name, Role: role, Availability: model.Offline, Capacity: 5, CreatedAt: f.clk.Now(), UpdatedAt: f.clk.Now()}
+	err := f.st.InTx(f.ctx, func(tx store.Tx) error {
+		if err := tx.CreateUser(f.ctx, &u); err != nil {
+			return err
+		}
+		return tx.SetUserSites(f.ctx, u.ID, []int64{f.site.ID})
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	a, err := f.svc.StaffActor(f.ctx, u)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return a
+}
+
+func (f *fixture) visitor() chat.Actor {
+	f.t.Helper()
+	vs, err := f.svc.StartVisitor(f.ctx, f.site.Key, "")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	a, _, err := f.svc.AuthenticateVisitor(f.ctx, vs.Token)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return a
+}
+
+func (f *fixture) online(a chat.Actor) {
+	f.t.Helper()
+	if _, err := f.svc.SetAvailability(f.ctx, a, model.Available); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if got := apperr.CodeOf(err); got != code {
+		t.Fatalf("error %v (code %q), want code %q", err, got, code)
+	}
+}
+
+// must unwraps a (value, error) pair. Go cannot pass a multi-value call
+// together with t, so a failure panics: the test binary reports it with the
+// stack, which names the failing call.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func TestLifecycleRecordsAnalyticsTimestamps(t *testing.T) {
+	f := newFixture(t)
+	v := f.visitor()
+	req := must(f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{Body: "help", ClientID: "q1"}))
+	conv := req.Conversation.ID
+	if req.Chat.Chat.State != model.ChatWaiting {
+		t.Fatalf("state %s", req.Chat.Chat.State)
+	}
+	requested := f.clk.Now()
+
+	// Asking again while live returns the same chat and appends the new question once.
+	again := must(f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{Body: "help", ClientID: "q1"}))
+	if again.Conversation.ID != conv || again.Chat.Chat.ID != req.Chat.Chat.ID {
+		t.Fatal("a second request created another chat")
+	}
+
+	f.clk.Advance(42 * time.Second)
+	f.online(f.agent)
+	joined := must(f.svc.Join(f.ctx, f.agent, conv))
+	if got := joined.Chat.Chat.FirstJoinedAt.Sub(requested); got != 42*time.Second {
+		t.Fatalf("wait time %v, want 42s", got)
+	}
+	f.clk.Advance(8 * time.Second)
+	must(f.svc.Send(f.ctx, f.agent, chat.SendInput{ConversationID: conv, ClientID: "a1", Body: "hi"}))
+	f.clk.Advance(5 * time.Second)
+	must(f.svc.Send(f.ctx, f.agent, chat.SendInput{ConversationID: conv, ClientID: "a2", Body: "still there?"}))
+	f.clk.Advance(60 * time.Second)
+	ended := must(f.svc.End(f.ctx, v, conv))
+	c := ended.Chat.Chat
+	if got := c.FirstResponseAt.Sub(requested); got != 50*time.Second {
+		t.Fatalf("first response time %v, want 50s (the first reply, not the second)", got)
+	}
+	if got := c.EndedAt.Sub(c.FirstJoinedAt); got != 73*time.Second {
+		t.Fatalf("duration %v, want 73s", got)
+	}
+	if c.EndedBy != model.PartyVisitor || c.EndReason != model.EndCompleted {
+		t.Fatalf("ended by %s because %s", c.EndedBy, c.EndReason)
+	}
+	if ended.Conversation.Status != model.StatusClosed || ended.Conversation.AssigneeID != f.agent.User.ID {
+		t.Fatalf("ticket %+v", ended.Conversation)
+	}
+	for _, p := range ended.Chat.Participants {
+		if p.LeftAt == "" {
+			t.Fatalf("participant %d still in an ended chat", p.UserID)
+		}
+	}
+	// Writing again reopens the closed ticket (no live chat needed).
+	must(f.svc.Send(f.ctx, v, chat.SendInput{ConversationID: conv, ClientID: "later", Body: "one more thing"}))
+	got := must(f.st.GetConversation(f.ctx, conv))
+	if got.Status != model.StatusOpen {
+		t.Fatalf("ticket not reopened: %s", got.Status)
+	}
+	// A new request after a closed ticket starts a new chat in the reopened
+	// conversation (it is open again).
+	next := must(f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{}))
+	if next.Conversation.ID != conv || next.Chat.Chat.ID == c.ID {
+		t.Fatalf("new request: conversation %d chat %d", next.Conversation.ID, next.Chat.Chat.ID)
+	}
+}
+
+func TestUnansweredEndsLeaveOpenUnassignedTickets(t *testing.T) {
+	f := newFixture(t)
+	v := f.visitor()
+	conv := must(f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{})).Conversation.ID
+	ended := must(f.svc.End(f.ctx, v, conv))
+	if ended.Chat.Chat.EndReason != model.EndVisitorLeft || ended.Conversation.Status != model.StatusOpen || ended.Conversation.AssigneeID != 0 {
+		t.Fatalf("visitor left while waiting: %+v / %+v", ended.Chat.Chat, ended.Conversation)
+	}
+	_, err := f.svc.End(f.ctx, v, conv)
+	wantCode(t, err, "chat_ended")
+	// A closed ticket gets a new conversation on the next request.
+	v2 := f.visitor()
+	c2 := must(f.svc.RequestChat(f.ctx, v2, chat.RequestChatInput{})).Conversation.ID
+	f.online(f.agent)
+	must(f.svc.Join(f.ctx, f.agent, c2))
+	must(f.svc.End(f.ctx, f.agent, c2))
+	c3 := must(f.svc.RequestChat(f.ctx, v2, chat.RequestChatInput{})).Conversation.ID
+	if c3 == c2 {
+		t.Fatal("a request after a closed ticket reused it")
+	}
+}
+
+func TestJoinLeaveRules(t *testing.T) {
+	f := newFixture(t)
+	v := f.visitor()
+	conv := must(f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{})).Conversation.ID
+
+	_, err := f.svc.Join(f.ctx, f.agent, conv)
+	wantCode(t, err, "agent_offline")
+	_, err = f.svc.Join(f.ctx, f.sup, conv)
+	wantCode(t, err, "supervisor_read_only")
+	_, err = f.svc.Send(f.ctx, f.agent, chat.SendInput{ConversationID: conv, ClientID: "x", Body: "hi"})
+	wantCode(t, err, "not_a_participant")
+
+	f.online(f.agent)
+	f.online(f.bob)
+	must(f.svc.Join(f.ctx, f.agent, conv))
+	must(f.svc.Join(f.ctx, f.agent, conv)) // idempotent for the one who is in
+	_, err = f.svc.Join(f.ctx, f.bob, conv)
+	wantCode(t, err, "chat_already_taken")
+	_, err = f.svc.Leave(f.ctx, f.bob, conv)
+	wantCode(t, err, "not_a_participant")
+	_, err = f.svc.End(f.ctx, f.bob, conv)
+	wantCode(t, err, "not_a_participant")
+
+	// The last agent leaving puts the chat back in the queue, unassigned.
+	left := must(f.svc.Leave(f.ctx, f.agent, conv))
+	if left.Chat.Chat.State != model.ChatWaiting || left.Conversation.AssigneeID != 0 {
+		t.Fatalf("after leave: %s assignee %d", left.Chat.Chat.State, left.Conversation.AssigneeID)
+	}
+	must(f.svc.Join(f.ctx, f.bob, conv))
+
+	// Supervisors write notes, never to the customer.
+	_, err = f.svc.Send(f.ctx, f.sup, chat.SendInput{ConversationID: conv, ClientID: "s", Body: "hi"})
+	wantCode(t, err, "supervisor_read_only")
+	must(f.svc.Note(f.ctx, f.sup, chat.SendInput{ConversationID: conv, ClientID: "s", Body: "@bob careful"}))
+	// Visitors cannot write notes.
+	_, err = f.svc.Note(f.ctx, v, chat.SendInput{ConversationID: conv, ClientID: "v", Body: "x"})
+	wantCode(t, err, "conversation_not_found")
+}
+
+func TestVisibilityOfPublishedEvents(t *testing.T) {
+	f := newFixture(t)
+	v := f.visitor()
+	conv := must(f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{})).Conversation.ID
+	f.online(f.agent)
+	must(f.svc.Join(f.ctx, f.agent, conv))
+	note := must(f.svc.Note(f.ctx, f.agent, chat.SendInput{ConversationID: conv, ClientID: "n", Body: "internal"}))
+	msg := must(f.svc.Send(f.ctx, f.agent, chat.SendInput{ConversationID: conv, ClientID: "m", Body: "public"}))
+	if err := f.svc.Typing(f.ctx, v, conv, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Typing(f.ctx, f.sup, conv, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Typing(f.ctx, f.agent, conv, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	must(f.svc.SetTags(f.ctx, f.agent, conv, []string{"b", " A ", "b"}))
+
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f.mu.Lock()
+		n := len(f.events)
+		f.mu.Unlock()
+		if n >= 12 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var typing []model.Visibility
+	for _, e := range f.events {
+		switch {
+		case e.Type == bus.TypeMessage && e.Seq == note.Seq && e.Visibility != model.Internal:
+			t.Fatal("note published as public")
+		case e.Type == bus.TypeMessage && e.Seq == msg.Seq && e.Visibility != model.Public:
+			t.Fatal("message published as internal")
+		case e.Type == bus.TypeConversation && e.Visibility != model.Internal:
+			t.Fatal("ticket fields published to visitors")
+		case e.Type == bus.TypeConversation && strings.Contains(string(e.Frame), `"tags":["a","b"]`):
+		case e.Type == bus.TypeTyping:
+			typing = append(typing, e.Visibility)
+		}
+		if e.Type == bus.TypeMessage && e.ContactID != v.ContactID {
+			t.Fatalf("message event routed to contact %d", e.ContactID)
+		}
+	}
+	want := []model.Visibility{model.Internal, model.Internal, model.Public} // visitor, supervisor, agent
+	if len(typing) != 3 || typing[0] != want[0] || typing[1] != want[1] || typing[2] != want[2] {
+		t.Fatalf("typing visibilities %v, want %v", typing, want)
+	}
+}
+
+func TestValidation(t *testing.T) {
+	f := newFixture(t)
+	v := f.visitor()
+	conv := must(f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{})).Conversation.ID
+	cases := []struct {
+		in   chat.SendInput
+		code string
+	}{
+		{chat.SendInput{ConversationID: conv, ClientID: "a", Body: "   "}, "empty_message"},
+		{chat.SendInput{ConversationID: conv, ClientID: "a", Body: strings.Repeat("x", 8<<10+1)}, "message_too_long"},
+		{chat.SendInput{ConversationID: conv, ClientID: "a", Body: "bad \xff"}, "invalid_utf8"},
+		{chat.SendInput{ConversationID: conv, Body: "x"}, "client_id_required"},
+		{chat.SendInput{ConversationID: conv, ClientID: "a b", Body: "x"}, "invalid_client_id"},
+		{chat.SendInput{ConversationID: conv + 1000, ClientID: "a", Body: "x"}, "conversation_not_found"},
+		{chat.SendInput{ConversationID: conv, ClientID: "a", Body: "x", AttachmentID: 999}, "attachment_not_found"},
+	}
+	for _, c := range cases {
+		_, err := f.svc.Send(f.ctx, v, c.in)
+		wantCode(t, err, c.code)
+	}
+	_, err := f.svc.SetTags(f.ctx, f.agent, conv, []string{"a,b"})
+	wantCode(t, err, "invalid_tag")
+	_, err = f.svc.SetTags(f.ctx, f.agent, conv, make([]string, 21))
+	wantCode(t, err, "too_many_tags")
+	_, err = f.svc.SetPriority(f.ctx, f.agent, conv, "asap")
+	wantCode(t, err, "invalid_priority")
+	_, err = f.svc.SetAvailability(f.ctx, f.agent, "sleeping")
+	wantCode(t, err, "invalid_availability")
+	_, err = f.svc.MarkRead(f.ctx, v, conv, 999)
+	wantCode(t, err, "seq_out_of_range")
+	_, err = f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{Email: "not an email"})
+	wantCode(t, err, "invalid_email")
+	_, err = f.svc.StartVisitor(f.ctx, "../etc", "")
+	wantCode(t, err, "invalid_site_key")
+	_, err = f.svc.StartVisitor(f.ctx, "nosuchsite", "")
+	wantCode(t, err, "site_not_found")
+	// Nothing of that was written: only the request's system line is there.
+	msgs := must(f.svc.History(f.ctx, f.agent, conv, 0, 0))
+	if len(msgs) != 1 || msgs[0].Event != model.EventChatRequested {
+		t.Fatalf("timeline after bad input: %+v", msgs)
+	}
+}
+
+func TestOrigins(t *testing.T) {
+	site := model.Site{AllowedOrigins: []string{"https://shop.test", "https://*.brand.test"}}
+	for origin, ok := range map[string]bool{
+		"https://shop.test":       true,
+		"https://SHOP.test/":      true,
+		"https://eu.brand.test":   true,
+		"https://brand.test":      false,
+		"http://shop.test":        false,
+		"https://shop.test.evil":  false,
+		"https://evilbrand.test":  false,
+		"":                        false,
+		"null":                    false,
+		"https://x.eu.brand.test": true,
+	} {
+		if err := chat.CheckOrigin(site, origin); (err == nil) != ok {
+			t.Errorf("origin %q: allowed=%v, want %v", origin, err == nil, ok)
+		}
+	}
+	if err := chat.CheckOrigin(model.Site{}, "https://anything.test"); err != nil {
+		t.Errorf("a site without origins refused: %v", err)
+	}
+}
+
+func TestForeignConversationsAreInvisible(t *testing.T) {
+	f := newFixture(t)
+	a := f.visitor()
+	b := f.visitor()
+	conv := must(f.svc.RequestChat(f.ctx, a, chat.RequestChatInput{})).Conversation.ID
+	_, err := f.svc.History(f.ctx, b, conv, 0, 0)
+	wantCode(t, err, "conversation_not_found")
+	_, err = f.svc.Send(f.ctx, b, chat.SendInput{ConversationID: conv, ClientID: "x", Body: "hi"})
+	wantCode(t, err, "conversation_not_found")
+	_, err = f.svc.End(f.ctx, b, conv)
+	wantCode(t, err, "conversation_not_found")
+	// An agent of another site.
+	name := "Other"
+	other := must(f.svc.CreateSite(f.ctx, f.admin, chat.SiteInput{Name: &name}))
+	outsider := f.user("out@x.test", "Out", model.RoleAgent)
+	if err := f.st.InTx(f.ctx, func(tx store.Tx) error { return tx.SetUserSites(f.ctx, outsider.User.ID, []int64{other.ID}) }); err != nil {
+		t.Fatal(err)
+	}
+	outsider = must(f.svc.StaffActor(f.ctx, outsider.User))
+	_, err = f.svc.GetConversation(f.ctx, outsider, conv)
+	wantCode(t, err, "conversation_not_found")
+	page := must(f.svc.ListConversations(f.ctx, outsider, store.ConversationFilter{}))
+	if len(page.Conversations) != 0 {
+		t.Fatalf("outsider lists %d conversations", len(page.Conversations))
+	}
+}
