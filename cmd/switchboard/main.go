@@ -131,6 +131,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.NodeID, "node-id", "", "name of this node in logs and events (default hostname-pid)")
 	fs.BoolVar(&cfg.SecureCookies, "secure-cookies", false, "mark session cookies Secure (set when served over HTTPS)")
 	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", false, "take client addresses from X-Forwarded-For (behind a reverse proxy)")
+	fs.DurationVar(&cfg.VisitorStartEvery, "visitor-session-every", time.Second, "one new visitor session per this interval per client address, after the burst")
+	fs.IntVar(&cfg.VisitorStartBurst, "visitor-session-burst", 30, "new visitor sessions a client address may open at once")
 	fs.Int64Var(&cfg.MaxAttachmentBytes, "max-upload-bytes", 10<<20, "largest attachment accepted")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long a graceful shutdown may take")
 	demo := fs.Bool("demo", false, "create a demo site, an admin and two agents, and print their logins")

@@ -37,6 +37,10 @@ type Config struct {
 
 	SecureCookies      bool
 	TrustProxy         bool
+	// VisitorStartEvery/Burst rate-limit new visitor sessions per client
+	// address (defaults: one per second, bursts of 30).
+	VisitorStartEvery time.Duration
+	VisitorStartBurst int
 	BcryptCost         int
 	MaxAttachmentBytes int64
 	PresenceTTL        time.Duration
@@ -105,7 +109,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
-	api := httpapi.New(s.Chat, s.Ident, s.GW, cfg.Clock, cfg.Logger, httpapi.Options{SecureCookies: cfg.SecureCookies, TrustProxy: cfg.TrustProxy})
+	api := httpapi.New(s.Chat, s.Ident, s.GW, cfg.Clock, cfg.Logger, httpapi.Options{SecureCookies: cfg.SecureCookies, TrustProxy: cfg.TrustProxy,
+		VisitorStartEvery: cfg.VisitorStartEvery, VisitorStartBurst: cfg.VisitorStartBurst})
 
 	mux := http.NewServeMux()
 	api.Register(mux)
