@@ -35,12 +35,12 @@ type Config struct {
 	BaseURL string // public URL printed in links; default derived from Addr
 	NodeID  string // default: hostname-pid
 
-	SecureCookies      bool
-	TrustProxy         bool
+	SecureCookies bool
+	TrustProxy    bool
 	// VisitorStartEvery/Burst rate-limit new visitor sessions per client
 	// address (defaults: one per second, bursts of 30).
-	VisitorStartEvery time.Duration
-	VisitorStartBurst int
+	VisitorStartEvery  time.Duration
+	VisitorStartBurst  int
 	BcryptCost         int
 	MaxAttachmentBytes int64
 	PresenceTTL        time.Duration
