@@ -44,6 +44,9 @@ type Options struct {
 	// StaffOrigins are extra host patterns allowed to open staff sockets
 	// (the server's own host is always allowed).
 	StaffOrigins []string
+	// RevalidateEvery is how often a staff socket re-checks its session, so
+	// a revocation whose bus event was lost still closes it; default 1m.
+	RevalidateEvery time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -58,6 +61,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
+	}
+	if o.RevalidateEvery <= 0 {
+		o.RevalidateEvery = time.Minute
 	}
 	if o.TypingInterval <= 0 {
 		o.TypingInterval = time.Second
@@ -124,14 +130,16 @@ func (g *Gateway) ServeVisitor(w http.ResponseWriter, r *http.Request) {
 // ServeStaff upgrades the socket of an authenticated staff actor (the HTTP
 // layer checked the session cookie). Cross-origin upgrades are refused (the
 // same-host check, plus Options.StaffOrigins), so another site cannot ride
-// an agent's cookie.
-func (g *Gateway) ServeStaff(w http.ResponseWriter, r *http.Request, actor chat.Actor) {
+// an agent's cookie. revalidate re-checks the session; it is called every
+// Options.RevalidateEvery, and an error closes the socket with 4009.
+func (g *Gateway) ServeStaff(w http.ResponseWriter, r *http.Request, actor chat.Actor, revalidate func(context.Context) error) {
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: g.opts.StaffOrigins})
 	if err != nil {
 		return
 	}
 	s := g.newSocket(c, r.Header.Get("Origin"))
 	s.actor = actor
+	s.revalidate = revalidate
 	s.staff = true
 	s.authed.Store(true)
 	g.serve(s)

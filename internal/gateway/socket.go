@@ -80,6 +80,9 @@ type socket struct {
 	stopped  bool
 	idle     clock.Timer
 	authT    clock.Timer
+	reval    clock.Timer
+
+	revalidate func(context.Context) error // staff: re-checks the session
 }
 
 func (g *Gateway) newSocket(c *websocket.Conn, origin string) *socket {
@@ -100,6 +103,7 @@ func (g *Gateway) serve(s *socket) {
 	s.armIdle(g.opts.IdleTimeout)
 	if s.authed.Load() {
 		g.hub.register(s)
+		s.armRevalidate()
 		s.enqueue(item{frame: protocol.Event("hello", 0, 0, map[string]any{
 			"epoch": g.st.Epoch(), "user": s.actor.User, "site_ids": s.actor.SiteIDs, "socket_id": s.id})})
 	} else {
@@ -319,10 +323,35 @@ func (s *socket) armIdle(d time.Duration) {
 	})
 }
 
+// armRevalidate re-checks a staff session periodically. Revocations are
+// also pushed over the bus (user_revoked), but the bus may lose an event.
+func (s *socket) armRevalidate() {
+	if s.revalidate == nil {
+		return
+	}
+	s.timerMu.Lock()
+	defer s.timerMu.Unlock()
+	if s.stopped {
+		return
+	}
+	s.reval = s.g.clk.AfterFunc(s.g.opts.RevalidateEvery, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+		defer cancel()
+		if err := s.revalidate(ctx); err != nil && apperr.KindOf(err) == apperr.KindUnauthenticated {
+			s.closeAfterFlush(protocol.CloseRevoked, "session revoked")
+			return
+		}
+		s.armRevalidate()
+	})
+}
+
 func (s *socket) stopTimers() {
 	s.timerMu.Lock()
 	defer s.timerMu.Unlock()
 	s.stopped = true
+	if s.reval != nil {
+		s.reval.Stop()
+	}
 	if s.idle != nil {
 		s.idle.Stop()
 	}

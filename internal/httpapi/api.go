@@ -355,7 +355,12 @@ func (a *API) staffSocket(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, err)
 		return
 	}
-	a.gw.ServeStaff(w, r, actor)
+	ck, _ := r.Cookie(SessionCookie)
+	token := ck.Value
+	a.gw.ServeStaff(w, r, actor, func(ctx context.Context) error {
+		_, _, err := a.ident.Authenticate(ctx, token)
+		return err
+	})
 }
 
 func (a *API) visitorSocket(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 
 	"switchboard/internal/clock"
 	"switchboard/internal/server"
+	"switchboard/internal/store"
 )
 
 // TestSlowConsumerIsClosedAndOthersFlow: a staff socket that stops reading
@@ -243,5 +244,29 @@ func TestConcurrentSendersGetGapFreeTimeline(t *testing.T) {
 			b, _ := json.Marshal(seqs)
 			t.Fatalf("follower timeline not gap-free at %d: %s", i, b)
 		}
+	}
+}
+
+// TestRevocationWithoutTheBusEventStillClosesSockets: the bus is
+// at-most-once, so a revoked session must not depend on the user_revoked
+// event: the staff socket re-checks its session every minute (fake clock).
+func TestRevocationWithoutTheBusEventStillClosesSockets(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	n := startNode(t, "", func(c *server.Config) { c.Clock = clk })
+	n.seed()
+	alice := n.login("alice@demo.test", "demo-agent-pass")
+	aw := alice.ws()
+	ctx := context.Background()
+	// Revoke directly in the store: no event is published.
+	err := n.srv.Store.InTx(ctx, func(tx store.Tx) error {
+		return tx.DeleteUserAuthSessions(ctx, alice.userID())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aw.send("ping", nil) // still open: nothing told it yet
+	clk.Advance(time.Minute)
+	if code := aw.waitClosed(); code != 4009 {
+		t.Fatalf("close code %d, want 4009", code)
 	}
 }
