@@ -11,7 +11,8 @@
 // "visitor_session", "auth_session", "conversation", "chat", "participant",
 // "message", "attachment") and KindConflict (codes "email_taken",
 // "site_key_taken", "duplicate_client_id"). Anything else is an untyped error
-// wrapped with context, which the transports report as "internal".
+// wrapped with context, which the transports report as "internal", except
+// that a store that is closing returns KindUnavailable (retry elsewhere).
 package store
 
 import (
@@ -51,7 +52,8 @@ type Reader interface {
 	ListParticipants(ctx context.Context, chatID int64) ([]model.Participant, error)
 
 	// ListMessages returns a conversation's timeline ordered by seq, with
-	// Attachment filled where AttachmentID is set.
+	// Attachment filled where AttachmentID is set. An unknown conversation
+	// has an empty timeline (callers authorise against the conversation first).
 	ListMessages(ctx context.Context, q MessageQuery) ([]model.Message, error)
 	// GetMessageByClientID finds the message a client already sent with this
 	// id (the idempotency key), or returns message_not_found.
@@ -115,10 +117,11 @@ type Tx interface {
 	SetReadMark(ctx context.Context, m model.ReadMark) error
 
 	// OnCommit registers f to run after this transaction's changes are
-	// durable, before InTx returns. Callbacks of one writer run in commit
-	// order, which lets callers publish events in seq order. They do not
-	// run if the transaction (or this InTx's part of a batch) rolls back.
-	// f must not block: it runs on the store's writer.
+	// durable, before InTx returns. For any one conversation, callbacks run
+	// in commit (and so seq) order, which lets callers publish events in seq
+	// order; an implementation with several writers must keep that. They do
+	// not run if the transaction (or this InTx's part of a batch) rolls
+	// back. f must not block: it may run on the store's writer.
 	OnCommit(f func())
 }
 

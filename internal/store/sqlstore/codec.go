@@ -1,0 +1,206 @@
+package sqlstore
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"switchboard/internal/apperr"
+)
+
+// Encoding of Go values in columns, shared by every dialect:
+//   - time.Time: BIGINT unix microseconds; the zero time is NULL (dbTime) or,
+//     for NOT NULL sort keys, zeroMicros (dbTimeNotNull). Read back as UTC,
+//     and as time.Time{} for NULL or zeroMicros.
+//   - optional references (0 = none): NULL.
+//   - slices and maps: JSON text; nil is written as an empty list/object and
+//     read back as an empty, non-nil value.
+
+// zeroMicros is time.Time{}.UnixMicro(): the zero time in a NOT NULL column.
+var zeroMicros = time.Time{}.UnixMicro()
+
+func dbTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func dbTimeNotNull(t time.Time) int64 {
+	if t.IsZero() {
+		return zeroMicros
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(us int64) time.Time {
+	if us == zeroMicros {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+// timeCol scans a BIGINT-microseconds column into a time.Time.
+type timeCol struct{ dst *time.Time }
+
+func (c timeCol) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c.dst = time.Time{}
+	case int64:
+		*c.dst = fromMicros(v)
+	default:
+		return fmt.Errorf("time column: unexpected %T", src)
+	}
+	return nil
+}
+
+func dbID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// idCol scans a nullable reference into an int64 (NULL is 0).
+type idCol struct{ dst *int64 }
+
+func (c idCol) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c.dst = 0
+	case int64:
+		*c.dst = v
+	default:
+		return fmt.Errorf("id column: unexpected %T", src)
+	}
+	return nil
+}
+
+// nullStr scans a nullable text column (from an outer join) into a string.
+type nullStr struct{ dst *string }
+
+func (c nullStr) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c.dst = ""
+	case string:
+		*c.dst = v
+	case []byte:
+		*c.dst = string(v)
+	default:
+		return fmt.Errorf("text column: unexpected %T", src)
+	}
+	return nil
+}
+
+func dbStrings(v []string) (string, error) {
+	if v == nil {
+		return "[]", nil
+	}
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+func dbStringMap(v map[string]string) (string, error) {
+	if v == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// stringsCol scans JSON text into a non-nil []string.
+type stringsCol struct{ dst *[]string }
+
+func (c stringsCol) Scan(src any) error {
+	raw, err := textOf(src)
+	if err != nil {
+		return err
+	}
+	var v []string
+	if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &v); err != nil {
+			return fmt.Errorf("json list column: %w", err)
+		}
+	}
+	if v == nil {
+		v = []string{}
+	}
+	*c.dst = v
+	return nil
+}
+
+// stringMapCol scans JSON text into a non-nil map[string]string.
+type stringMapCol struct{ dst *map[string]string }
+
+func (c stringMapCol) Scan(src any) error {
+	raw, err := textOf(src)
+	if err != nil {
+		return err
+	}
+	var v map[string]string
+	if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &v); err != nil {
+			return fmt.Errorf("json object column: %w", err)
+		}
+	}
+	if v == nil {
+		v = map[string]string{}
+	}
+	*c.dst = v
+	return nil
+}
+
+func textOf(src any) (string, error) {
+	switch v := src.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return v, nil
+	case []byte:
+		return string(v), nil
+	}
+	return "", fmt.Errorf("text column: unexpected %T", src)
+}
+
+// Conversation cursors are opaque to clients: base64url of
+// "<updated_at micros>:<id>" of the last conversation of the page.
+
+func encodeCursor(updatedAt time.Time, id int64) string {
+	raw := strconv.FormatInt(dbTimeNotNull(updatedAt), 10) + ":" + strconv.FormatInt(id, 10)
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+func decodeCursor(s string) (micros, id int64, err error) {
+	bad := apperr.Invalid("invalid_cursor", "invalid pagination cursor")
+	raw, derr := base64.RawURLEncoding.DecodeString(s)
+	if derr != nil {
+		return 0, 0, bad
+	}
+	a, b, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return 0, 0, bad
+	}
+	micros, err1 := strconv.ParseInt(a, 10, 64)
+	id, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || id <= 0 {
+		return 0, 0, bad
+	}
+	return micros, id, nil
+}
+
+// preview is the first 140 runes of a message body.
+func preview(body string) string {
+	n := 0
+	for i := range body {
+		if n == 140 {
+			return body[:i]
+		}
+		n++
+	}
+	return body
+}

@@ -1,0 +1,260 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// sqlExecer is what *sql.DB, *sql.Tx and *sql.Conn have in common.
+type sqlExecer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// queryer runs the package's ?-placeholder SQL on some connection.
+type queryer interface {
+	exec(ctx context.Context, query string, args ...any) (sql.Result, error)
+	query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// poolQ runs statements on a pool or a read-only transaction, with the
+// caller's context. With stmts (only for a pool, never for a transaction, so
+// preparing never waits for a connection a caller holds) statements are
+// prepared once.
+type poolQ struct {
+	d     *dialect
+	x     sqlExecer
+	stmts *stmtCache
+}
+
+func (q poolQ) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	query = q.d.rebind(query)
+	if st := q.stmts.get(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return q.x.ExecContext(ctx, query, args...)
+}
+
+func (q poolQ) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	query = q.d.rebind(query)
+	if st := q.stmts.get(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return q.x.QueryContext(ctx, query, args...)
+}
+
+// stmtCache holds statements prepared on a *sql.DB pool (database/sql
+// prepares them again on each connection as needed).
+type stmtCache struct {
+	db    *sql.DB
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+func newStmtCache(db *sql.DB) *stmtCache {
+	return &stmtCache{db: db, stmts: map[string]*sql.Stmt{}}
+}
+
+// get returns the prepared statement for query, or nil (no cache, cache
+// full, or preparing failed: the caller then runs the query unprepared and
+// sees the error itself).
+func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.stmts[query]; ok {
+		return st
+	}
+	if c.stmts == nil || len(c.stmts) >= maxCachedStmts {
+		return nil
+	}
+	st, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	c.stmts[query] = st
+	return st
+}
+
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, st := range c.stmts {
+		errs = append(errs, st.Close())
+	}
+	c.stmts = nil
+	return errors.Join(errs...)
+}
+
+var errTxDone = errors.New("sqlstore: transaction used after its function returned")
+
+// maxCachedStmts bounds the writer's prepared statements (queries built from
+// filters have many variants; the hot ones are few).
+const maxCachedStmts = 256
+
+// writerConn is the writer's one connection, held for the store's life,
+// with its prepared statements: parsing SQL costs more than running it.
+type writerConn struct {
+	d     *dialect
+	conn  *sql.Conn
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+// stmt returns the prepared statement for query, or nil when the cache is
+// full.
+func (w *writerConn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if st, ok := w.stmts[query]; ok {
+		return st, nil
+	}
+	if len(w.stmts) >= maxCachedStmts {
+		return nil, nil
+	}
+	st, err := w.conn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[query] = st
+	return st, nil
+}
+
+func (w *writerConn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	query = w.d.rebind(query)
+	st, err := w.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return w.conn.ExecContext(ctx, query, args...)
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (w *writerConn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	query = w.d.rebind(query)
+	st, err := w.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return w.conn.QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// close releases the statements and the connection. With discard, the
+// connection is closed rather than returned to the pool (its transaction
+// state is unknown).
+func (w *writerConn) close(discard bool) error {
+	w.mu.Lock()
+	var errs []error
+	for _, st := range w.stmts {
+		errs = append(errs, st.Close())
+	}
+	w.stmts = nil
+	w.mu.Unlock()
+	if discard {
+		_ = w.conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	errs = append(errs, w.conn.Close())
+	return errors.Join(errs...)
+}
+
+// txQ runs statements inside the writer's batch transaction. A caller's
+// context is checked before each statement but never interrupts one: in
+// SQLite an interrupted write rolls back the whole transaction, that is, the
+// whole batch of other callers' work.
+type txQ struct {
+	w    *writerConn
+	done *atomic.Bool
+}
+
+func (q txQ) ctx(ctx context.Context) (context.Context, error) {
+	if q.done.Load() {
+		return nil, errTxDone
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
+}
+
+func (q txQ) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx, err := q.ctx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return q.w.exec(ctx, query, args...)
+}
+
+func (q txQ) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx, err := q.ctx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return q.w.query(ctx, query, args...)
+}
+
+// row is like *sql.Row, for a queryer.
+type row struct {
+	rows *sql.Rows
+	err  error
+}
+
+func queryRow(ctx context.Context, q queryer, query string, args ...any) row {
+	rows, err := q.query(ctx, query, args...)
+	return row{rows: rows, err: err}
+}
+
+// Scan scans the first row and closes the result; sql.ErrNoRows if none.
+func (r row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	return r.rows.Close()
+}
+
+// scanner is *sql.Rows or row.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// collect scans every row of a query with scan.
+func collect[T any](ctx context.Context, q queryer, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, rows.Close()
+}

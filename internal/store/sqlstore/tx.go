@@ -1,0 +1,531 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"switchboard/internal/apperr"
+	"switchboard/internal/model"
+	"switchboard/internal/store"
+)
+
+// txImpl is the store.Tx handed to one InTx function: its reads and writes
+// run inside the batch transaction, within this function's savepoint.
+type txImpl struct {
+	reader
+	callbacks []func()
+}
+
+var _ store.Tx = (*txImpl)(nil)
+
+func (t *txImpl) OnCommit(f func()) {
+	if f != nil {
+		t.callbacks = append(t.callbacks, f)
+	}
+}
+
+// affected returns thing_not_found when res changed no row.
+func affected(res sql.Result, thing string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return apperr.NotFound(thing)
+	}
+	return nil
+}
+
+// ---- sites
+
+func (t *txImpl) CreateSite(ctx context.Context, s *model.Site) error {
+	taken, err := exists(ctx, t.q, "SELECT 1 FROM sites WHERE site_key = ?", s.Key)
+	if err != nil {
+		return fmt.Errorf("create site: %w", err)
+	}
+	if taken {
+		return apperr.Conflict("site_key_taken", "site key is already in use")
+	}
+	origins, err := dbStrings(s.AllowedOrigins)
+	if err != nil {
+		return fmt.Errorf("create site: %w", err)
+	}
+	err = queryRow(ctx, t.q,
+		"INSERT INTO sites (site_key, name, allowed_origins, widget_mode, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+		s.Key, s.Name, origins, string(s.WidgetMode), dbTime(s.CreatedAt)).Scan(&s.ID)
+	if t.d.isUnique(err) {
+		return apperr.Wrap(apperr.KindConflict, "site_key_taken", "site key is already in use", err)
+	}
+	if err != nil {
+		return fmt.Errorf("create site: %w", err)
+	}
+	return nil
+}
+
+func (t *txImpl) UpdateSite(ctx context.Context, s model.Site) error {
+	origins, err := dbStrings(s.AllowedOrigins)
+	if err != nil {
+		return fmt.Errorf("update site: %w", err)
+	}
+	res, err := t.q.exec(ctx, "UPDATE sites SET name = ?, allowed_origins = ?, widget_mode = ? WHERE id = ?",
+		s.Name, origins, string(s.WidgetMode), s.ID)
+	if err == nil {
+		err = affected(res, "site")
+	}
+	if err != nil && !apperr.IsNotFound(err) {
+		return fmt.Errorf("update site: %w", err)
+	}
+	return err
+}
+
+// ---- users
+
+func (t *txImpl) emailTaken(ctx context.Context, email string, exceptID int64) error {
+	taken, err := exists(ctx, t.q, "SELECT 1 FROM users WHERE email = ? AND id <> ?", email, exceptID)
+	if err != nil {
+		return err
+	}
+	if taken {
+		return apperr.Conflict("email_taken", "email address is already in use")
+	}
+	return nil
+}
+
+func (t *txImpl) CreateUser(ctx context.Context, u *model.User) error {
+	email := strings.ToLower(u.Email)
+	if err := t.emailTaken(ctx, email, 0); err != nil {
+		if apperr.IsConflict(err) {
+			return err
+		}
+		return fmt.Errorf("create user: %w", err)
+	}
+	err := queryRow(ctx, t.q,
+		"INSERT INTO users (email, name, role, password_hash, disabled, availability, capacity, created_at, updated_at) "+
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+		email, u.Name, string(u.Role), u.PasswordHash, u.Disabled, string(u.Availability), u.Capacity,
+		dbTime(u.CreatedAt), dbTime(u.UpdatedAt)).Scan(&u.ID)
+	if t.d.isUnique(err) {
+		return apperr.Wrap(apperr.KindConflict, "email_taken", "email address is already in use", err)
+	}
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	u.Email = email
+	return nil
+}
+
+func (t *txImpl) UpdateUser(ctx context.Context, u model.User) error {
+	email := strings.ToLower(u.Email)
+	if err := t.emailTaken(ctx, email, u.ID); err != nil {
+		if apperr.IsConflict(err) {
+			return err
+		}
+		return fmt.Errorf("update user: %w", err)
+	}
+	res, err := t.q.exec(ctx,
+		"UPDATE users SET email = ?, name = ?, role = ?, password_hash = ?, disabled = ?, availability = ?, "+
+			"capacity = ?, updated_at = ? WHERE id = ?",
+		email, u.Name, string(u.Role), u.PasswordHash, u.Disabled, string(u.Availability), u.Capacity,
+		dbTime(u.UpdatedAt), u.ID)
+	if t.d.isUnique(err) {
+		return apperr.Wrap(apperr.KindConflict, "email_taken", "email address is already in use", err)
+	}
+	if err == nil {
+		err = affected(res, "user")
+	}
+	if err != nil && !apperr.IsNotFound(err) {
+		return fmt.Errorf("update user: %w", err)
+	}
+	return err
+}
+
+func (t *txImpl) SetUserSites(ctx context.Context, userID int64, siteIDs []int64) error {
+	if err := mustExist(ctx, t.q, "users", "user", userID); err != nil {
+		return err
+	}
+	ids := slices.Clone(siteIDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	if len(ids) > 0 {
+		var n int
+		err := queryRow(ctx, t.q, "SELECT COUNT(*) FROM sites WHERE id IN ("+placeholders(len(ids))+")", args...).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("set user sites: %w", err)
+		}
+		if n != len(ids) {
+			return apperr.NotFound("site")
+		}
+	}
+	if _, err := t.q.exec(ctx, "DELETE FROM user_sites WHERE user_id = ?", userID); err != nil {
+		return fmt.Errorf("set user sites: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	values := make([]string, len(ids))
+	vargs := make([]any, 0, 2*len(ids))
+	for i, id := range ids {
+		values[i] = "(?, ?)"
+		vargs = append(vargs, userID, id)
+	}
+	if _, err := t.q.exec(ctx, "INSERT INTO user_sites (user_id, site_id) VALUES "+strings.Join(values, ", "), vargs...); err != nil {
+		return fmt.Errorf("set user sites: %w", err)
+	}
+	return nil
+}
+
+// ---- sessions
+
+func (t *txImpl) CreateAuthSession(ctx context.Context, s model.AuthSession) error {
+	if err := mustExist(ctx, t.q, "users", "user", s.UserID); err != nil {
+		return err
+	}
+	_, err := t.q.exec(ctx,
+		"INSERT INTO auth_sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+		s.TokenHash, s.UserID, s.CSRFToken, dbTime(s.CreatedAt), dbTime(s.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("create auth session: %w", err)
+	}
+	return nil
+}
+
+func (t *txImpl) DeleteAuthSession(ctx context.Context, tokenHash []byte) error {
+	if _, err := t.q.exec(ctx, "DELETE FROM auth_sessions WHERE token_hash = ?", tokenHash); err != nil {
+		return fmt.Errorf("delete auth session: %w", err)
+	}
+	return nil
+}
+
+func (t *txImpl) DeleteUserAuthSessions(ctx context.Context, userID int64) error {
+	if _, err := t.q.exec(ctx, "DELETE FROM auth_sessions WHERE user_id = ?", userID); err != nil {
+		return fmt.Errorf("delete user auth sessions: %w", err)
+	}
+	return nil
+}
+
+// ---- contacts and visitors
+
+func (t *txImpl) CreateContact(ctx context.Context, c *model.Contact) error {
+	if err := mustExist(ctx, t.q, "sites", "site", c.SiteID); err != nil {
+		return err
+	}
+	attrs, err := dbStringMap(c.Attributes)
+	if err != nil {
+		return fmt.Errorf("create contact: %w", err)
+	}
+	err = queryRow(ctx, t.q,
+		"INSERT INTO contacts (site_id, name, email, attributes, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+		c.SiteID, c.Name, c.Email, attrs, dbTime(c.CreatedAt)).Scan(&c.ID)
+	if err != nil {
+		return fmt.Errorf("create contact: %w", err)
+	}
+	return nil
+}
+
+func (t *txImpl) UpdateContact(ctx context.Context, c model.Contact) error {
+	attrs, err := dbStringMap(c.Attributes)
+	if err != nil {
+		return fmt.Errorf("update contact: %w", err)
+	}
+	res, err := t.q.exec(ctx, "UPDATE contacts SET name = ?, email = ?, attributes = ? WHERE id = ?",
+		c.Name, c.Email, attrs, c.ID)
+	if err == nil {
+		err = affected(res, "contact")
+	}
+	if err != nil && !apperr.IsNotFound(err) {
+		return fmt.Errorf("update contact: %w", err)
+	}
+	return err
+}
+
+func (t *txImpl) CreateVisitorSession(ctx context.Context, v *model.VisitorSession) error {
+	if err := mustExist(ctx, t.q, "sites", "site", v.SiteID); err != nil {
+		return err
+	}
+	if v.ContactID != 0 {
+		if err := mustExist(ctx, t.q, "contacts", "contact", v.ContactID); err != nil {
+			return err
+		}
+	}
+	err := queryRow(ctx, t.q,
+		"INSERT INTO visitor_sessions (site_id, contact_id, token_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+		v.SiteID, dbID(v.ContactID), v.TokenHash, dbTime(v.CreatedAt), dbTime(v.RevokedAt)).Scan(&v.ID)
+	if err != nil {
+		return fmt.Errorf("create visitor session: %w", err)
+	}
+	return nil
+}
+
+// RevokeVisitorSession keeps the first revocation time when called again.
+func (t *txImpl) RevokeVisitorSession(ctx context.Context, id int64, at time.Time) error {
+	res, err := t.q.exec(ctx, "UPDATE visitor_sessions SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", dbTime(at), id)
+	if err == nil {
+		err = affected(res, "visitor_session")
+	}
+	if err != nil && !apperr.IsNotFound(err) {
+		return fmt.Errorf("revoke visitor session: %w", err)
+	}
+	return err
+}
+
+// ---- conversations
+
+// normTags returns tags without empty strings and duplicates, sorted, non-nil.
+func normTags(tags []string) []string {
+	out := make([]string, 0, len(tags))
+	for _, tag := range tags {
+		if tag != "" {
+			out = append(out, tag)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func (t *txImpl) insertTags(ctx context.Context, conversationID int64, tags []string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	values := make([]string, len(tags))
+	args := make([]any, 0, 2*len(tags))
+	for i, tag := range tags {
+		values[i] = "(?, ?)"
+		args = append(args, conversationID, tag)
+	}
+	_, err := t.q.exec(ctx, "INSERT INTO conversation_tags (conversation_id, tag) VALUES "+strings.Join(values, ", "), args...)
+	return err
+}
+
+func (t *txImpl) CreateConversation(ctx context.Context, c *model.Conversation) error {
+	if err := mustExist(ctx, t.q, "sites", "site", c.SiteID); err != nil {
+		return err
+	}
+	if c.ContactID != 0 {
+		if err := mustExist(ctx, t.q, "contacts", "contact", c.ContactID); err != nil {
+			return err
+		}
+	}
+	if c.AssigneeID != 0 {
+		if err := mustExist(ctx, t.q, "users", "user", c.AssigneeID); err != nil {
+			return err
+		}
+	}
+	tags := normTags(c.Tags)
+	var id int64
+	err := queryRow(ctx, t.q,
+		"INSERT INTO conversations (site_id, contact_id, channel, status, priority, assignee_id, department_id, "+
+			"last_seq, chat_id, chat_state, preview, last_message_at, created_at, updated_at) "+
+			"VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?) RETURNING id",
+		c.SiteID, dbID(c.ContactID), c.Channel, string(c.Status), string(c.Priority), dbID(c.AssigneeID),
+		c.DepartmentID, c.ChatID, string(c.ChatState), c.Preview, dbTime(c.LastMessageAt), dbTime(c.CreatedAt),
+		dbTimeNotNull(c.UpdatedAt)).Scan(&id)
+	if err != nil {
+		return fmt.Errorf("create conversation: %w", err)
+	}
+	if err := t.insertTags(ctx, id, tags); err != nil {
+		return fmt.Errorf("create conversation: tags: %w", err)
+	}
+	c.ID = id
+	c.LastSeq = 0
+	c.Tags = tags
+	return nil
+}
+
+func (t *txImpl) UpdateConversation(ctx context.Context, c model.Conversation) error {
+	if c.AssigneeID != 0 {
+		if err := mustExist(ctx, t.q, "users", "user", c.AssigneeID); err != nil {
+			return err
+		}
+	}
+	res, err := t.q.exec(ctx,
+		"UPDATE conversations SET status = ?, priority = ?, assignee_id = ?, department_id = ?, chat_id = ?, "+
+			"chat_state = ?, updated_at = ? WHERE id = ?",
+		string(c.Status), string(c.Priority), dbID(c.AssigneeID), c.DepartmentID, c.ChatID, string(c.ChatState),
+		dbTimeNotNull(c.UpdatedAt), c.ID)
+	if err == nil {
+		err = affected(res, "conversation")
+	}
+	if err != nil && !apperr.IsNotFound(err) {
+		return fmt.Errorf("update conversation: %w", err)
+	}
+	return err
+}
+
+func (t *txImpl) SetTags(ctx context.Context, conversationID int64, tags []string) error {
+	if err := mustExist(ctx, t.q, "conversations", "conversation", conversationID); err != nil {
+		return err
+	}
+	if _, err := t.q.exec(ctx, "DELETE FROM conversation_tags WHERE conversation_id = ?", conversationID); err != nil {
+		return fmt.Errorf("set tags: %w", err)
+	}
+	if err := t.insertTags(ctx, conversationID, normTags(tags)); err != nil {
+		return fmt.Errorf("set tags: %w", err)
+	}
+	return nil
+}
+
+// ---- chats
+
+func (t *txImpl) CreateChat(ctx context.Context, c *model.Chat) error {
+	if err := mustExist(ctx, t.q, "conversations", "conversation", c.ConversationID); err != nil {
+		return err
+	}
+	err := queryRow(ctx, t.q,
+		"INSERT INTO chats (conversation_id, state, requested_at, offered_at, first_joined_at, first_response_at, "+
+			"ended_at, ended_by, ended_by_user_id, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+		c.ConversationID, string(c.State), dbTime(c.RequestedAt), dbTime(c.OfferedAt), dbTime(c.FirstJoinedAt),
+		dbTime(c.FirstResponseAt), dbTime(c.EndedAt), string(c.EndedBy), c.EndedByUserID, string(c.EndReason)).Scan(&c.ID)
+	if err != nil {
+		return fmt.Errorf("create chat: %w", err)
+	}
+	return nil
+}
+
+func (t *txImpl) UpdateChat(ctx context.Context, c model.Chat) error {
+	res, err := t.q.exec(ctx,
+		"UPDATE chats SET state = ?, requested_at = ?, offered_at = ?, first_joined_at = ?, first_response_at = ?, "+
+			"ended_at = ?, ended_by = ?, ended_by_user_id = ?, end_reason = ? WHERE id = ?",
+		string(c.State), dbTime(c.RequestedAt), dbTime(c.OfferedAt), dbTime(c.FirstJoinedAt),
+		dbTime(c.FirstResponseAt), dbTime(c.EndedAt), string(c.EndedBy), c.EndedByUserID, string(c.EndReason), c.ID)
+	if err == nil {
+		err = affected(res, "chat")
+	}
+	if err != nil && !apperr.IsNotFound(err) {
+		return fmt.Errorf("update chat: %w", err)
+	}
+	return err
+}
+
+// AddParticipant is idempotent for a user who is still in the chat: their
+// JoinedAt is kept.
+func (t *txImpl) AddParticipant(ctx context.Context, chatID, userID int64, at time.Time) error {
+	if err := mustExist(ctx, t.q, "chats", "chat", chatID); err != nil {
+		return err
+	}
+	if err := mustExist(ctx, t.q, "users", "user", userID); err != nil {
+		return err
+	}
+	_, err := t.q.exec(ctx,
+		"INSERT INTO participants (chat_id, user_id, joined_at, left_at) VALUES (?, ?, ?, NULL) "+
+			"ON CONFLICT (chat_id, user_id) DO UPDATE SET joined_at = excluded.joined_at, left_at = NULL "+
+			"WHERE participants.left_at IS NOT NULL",
+		chatID, userID, dbTime(at))
+	if err != nil {
+		return fmt.Errorf("add participant: %w", err)
+	}
+	return nil
+}
+
+func (t *txImpl) RemoveParticipant(ctx context.Context, chatID, userID int64, at time.Time) error {
+	res, err := t.q.exec(ctx,
+		"UPDATE participants SET left_at = ? WHERE chat_id = ? AND user_id = ? AND left_at IS NULL",
+		dbTime(at), chatID, userID)
+	if err == nil {
+		err = affected(res, "participant")
+	}
+	if err != nil && !apperr.IsNotFound(err) {
+		return fmt.Errorf("remove participant: %w", err)
+	}
+	return err
+}
+
+// ---- messages
+
+func (t *txImpl) AppendMessage(ctx context.Context, m *model.Message) error {
+	if m.ClientID != "" {
+		_, err := t.GetMessageByClientID(ctx, m.ConversationID, m.AuthorKind, m.AuthorID, m.ClientID)
+		if err == nil {
+			return apperr.Conflict("duplicate_client_id", "a message with this client id was already sent")
+		}
+		if !apperr.IsNotFound(err) {
+			return fmt.Errorf("append message: %w", err)
+		}
+	}
+
+	// Take the next seq: the row update also serialises concurrent appends
+	// to one conversation (in PostgreSQL it takes the row lock).
+	bump := "UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?"
+	args := []any{dbTimeNotNull(m.CreatedAt)}
+	if m.Visibility == model.Public && m.Kind == model.KindText {
+		bump += ", last_message_at = ?, preview = ?"
+		args = append(args, dbTime(m.CreatedAt), preview(m.Body))
+	}
+	bump += " WHERE id = ? RETURNING last_seq"
+	args = append(args, m.ConversationID)
+	var seq int64
+	err := queryRow(ctx, t.q, bump, args...).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return apperr.NotFound("conversation")
+	}
+	if err != nil {
+		return fmt.Errorf("append message: next seq: %w", err)
+	}
+
+	var id int64
+	err = queryRow(ctx, t.q,
+		"INSERT INTO messages (conversation_id, seq, chat_id, author_kind, author_id, author_name, client_id, kind, "+
+			"visibility, body, event, attachment_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+		m.ConversationID, seq, dbID(m.ChatID), string(m.AuthorKind), m.AuthorID, m.AuthorName, m.ClientID,
+		string(m.Kind), string(m.Visibility), m.Body, m.Event, dbID(m.AttachmentID), dbTime(m.CreatedAt)).Scan(&id)
+	switch {
+	case err == nil:
+	case t.d.isUnique(err) && m.ClientID != "":
+		return apperr.Wrap(apperr.KindConflict, "duplicate_client_id", "a message with this client id was already sent", err)
+	case t.d.isForeignKey(err):
+		if m.ChatID != 0 {
+			if nf := mustExist(ctx, t.q, "chats", "chat", m.ChatID); apperr.IsNotFound(nf) {
+				return nf
+			}
+		}
+		if m.AttachmentID != 0 {
+			if nf := mustExist(ctx, t.q, "attachments", "attachment", m.AttachmentID); apperr.IsNotFound(nf) {
+				return nf
+			}
+		}
+		return fmt.Errorf("append message: %w", err)
+	default:
+		return fmt.Errorf("append message: %w", err)
+	}
+	m.ID = id
+	m.Seq = seq
+	return nil
+}
+
+func (t *txImpl) CreateAttachment(ctx context.Context, a *model.Attachment) error {
+	if err := mustExist(ctx, t.q, "conversations", "conversation", a.ConversationID); err != nil {
+		return err
+	}
+	err := queryRow(ctx, t.q,
+		"INSERT INTO attachments (conversation_id, uploader_kind, uploader_id, name, content_type, size, blob_key, created_at) "+
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+		a.ConversationID, string(a.UploaderKind), a.UploaderID, a.Name, a.ContentType, a.Size, a.BlobKey,
+		dbTime(a.CreatedAt)).Scan(&a.ID)
+	if err != nil {
+		return fmt.Errorf("create attachment: %w", err)
+	}
+	return nil
+}
+
+func (t *txImpl) SetReadMark(ctx context.Context, m model.ReadMark) error {
+	if err := mustExist(ctx, t.q, "conversations", "conversation", m.ConversationID); err != nil {
+		return err
+	}
+	_, err := t.q.exec(ctx,
+		"INSERT INTO read_marks (conversation_id, reader_kind, reader_id, seq, at) VALUES (?, ?, ?, ?, ?) "+
+			"ON CONFLICT (conversation_id, reader_kind, reader_id) DO UPDATE SET seq = excluded.seq, at = excluded.at "+
+			"WHERE excluded.seq > read_marks.seq",
+		m.ConversationID, string(m.ReaderKind), m.ReaderID, m.Seq, dbTime(m.At))
+	if err != nil {
+		return fmt.Errorf("set read mark: %w", err)
+	}
+	return nil
+}

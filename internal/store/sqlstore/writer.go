@@ -1,0 +1,353 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"switchboard/internal/store"
+)
+
+// request is one queued InTx call.
+type request struct {
+	ctx   context.Context
+	fn    func(store.Tx) error
+	reply chan error // buffered: the writer never blocks on it
+
+	// Filled by the writer.
+	ran       bool // fn ran and returned nil: its writes are in the batch
+	err       error
+	callbacks []func()
+	answered  bool
+}
+
+const savepoint = "SAVEPOINT sb_call"
+
+// batchState is what the writer knows about the batch in progress, so that
+// it can answer its callers if the writer goroutine dies under it.
+type batchState struct {
+	reqs      []*request
+	current   int         // index of the call running, -1 before the first
+	w         *writerConn // set while the transaction is open
+	committed bool        // callbacks are running
+}
+
+// writer is the single goroutine that runs every write transaction.
+//
+// If it dies under a batch (runtime.Goexit in a transaction function, for
+// instance t.FailNow in a test, or a bug of its own), the batch's callers are
+// answered and a new writer goroutine takes over: no caller ever waits
+// forever.
+func (s *Store) writer() {
+	returned := false
+	defer func() {
+		if returned {
+			if s.wc != nil {
+				if err := s.wc.close(false); err != nil {
+					s.log.Warn("closing writer connection", "err", err)
+				}
+				s.wc = nil
+			}
+			close(s.writerDone)
+			return
+		}
+		cause := errors.New("sqlstore: transaction function exited its goroutine (runtime.Goexit; t.FailNow in a test?)")
+		if p := recover(); p != nil {
+			cause = fmt.Errorf("sqlstore: writer panic: %v", p)
+			s.log.Error("writer panic", "panic", p, "stack", string(debug.Stack()))
+		} else {
+			s.log.Error("writer goroutine exited during a batch", "err", cause)
+		}
+		s.abortBatch(cause)
+		go s.writer()
+	}()
+	s.writeLoop()
+	returned = true
+}
+
+func (s *Store) writeLoop() {
+	for {
+		batch := make([]*request, 0, 8)
+		// Retries first, in their original order.
+		n := min(len(s.pending), s.maxBatch)
+		batch = append(batch, s.pending[:n]...)
+		s.pending = s.pending[n:]
+		if len(batch) == 0 {
+			if s.queueClosed {
+				return
+			}
+			req, ok := <-s.queue
+			if !ok {
+				s.queueClosed = true
+				continue
+			}
+			batch = append(batch, req)
+		}
+		// Drain what is already queued, without waiting.
+	drain:
+		for !s.queueClosed && len(batch) < s.maxBatch {
+			select {
+			case req, ok := <-s.queue:
+				if !ok {
+					s.queueClosed = true
+					break drain
+				}
+				batch = append(batch, req)
+			default:
+				break drain
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+// answer replies to a caller, once.
+func (s *Store) answer(r *request, err error) {
+	if r.answered {
+		return
+	}
+	r.answered = true
+	r.reply <- err
+}
+
+// abortBatch answers the callers of the batch the writer died under.
+func (s *Store) abortBatch(cause error) {
+	b := s.cur
+	s.cur = nil
+	if b == nil {
+		return
+	}
+	if b.committed {
+		// Durable: the remaining callbacks are lost, the results stand.
+		for _, r := range b.reqs {
+			s.answer(r, r.err)
+		}
+		return
+	}
+	if b.w != nil {
+		s.rollback(context.Background(), b.w)
+	}
+	var retry []*request
+	for i, r := range b.reqs {
+		switch {
+		case r.answered:
+		case i > b.current && b.current >= 0:
+			retry = append(retry, r) // never ran: try again
+		case r.ran || r.err == nil:
+			s.answer(r, cause)
+		default:
+			s.answer(r, r.err) // its own failure, rolled back anyway
+		}
+	}
+	s.pending = append(retry, s.pending...)
+}
+
+// runBatch runs batch in one transaction and answers every request in it,
+// except the ones it hands back to s.pending for a fresh transaction.
+func (s *Store) runBatch(batch []*request) {
+	// Calls whose caller already gave up never run.
+	live := batch[:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			s.answer(r, err)
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	batch = live
+	s.batches.Add(1)
+	st := &batchState{reqs: batch, current: -1}
+	s.cur = st
+
+	ctx := context.Background()
+	w, err := s.begin(ctx)
+	if err != nil {
+		err = fmt.Errorf("begin transaction: %w", err)
+		s.log.Error("write batch failed", "stage", "begin", "calls", len(batch), "err", err)
+		for _, r := range batch {
+			s.answer(r, err)
+		}
+		s.cur = nil
+		return
+	}
+	st.w = w
+
+	for i, r := range batch {
+		st.current = i
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		s.calls.Add(1)
+		if err := s.runCall(ctx, w, r); err != nil {
+			// The transaction itself is broken (a savepoint statement
+			// failed, e.g. SQLite rolled everything back after an I/O
+			// error). Nothing of this batch persists; calls that have
+			// not run yet get a fresh transaction.
+			s.rollback(ctx, w)
+			err = fmt.Errorf("write transaction aborted: %w", err)
+			s.log.Error("write batch failed", "stage", "savepoint", "calls", len(batch), "err", err)
+			for _, done := range batch[:i+1] {
+				if done.ran || done.err == nil {
+					done.err = err
+				}
+				s.answer(done, done.err)
+			}
+			s.pending = append(append([]*request(nil), batch[i+1:]...), s.pending...)
+			s.cur = nil
+			return
+		}
+	}
+
+	if _, err := w.exec(ctx, "COMMIT"); err != nil {
+		s.rollback(ctx, w)
+		err = fmt.Errorf("commit: %w", err)
+		s.log.Error("write batch failed", "stage", "commit", "calls", len(batch), "err", err)
+		for _, r := range batch {
+			if r.ran {
+				r.err = err
+			}
+			s.answer(r, r.err)
+		}
+		s.cur = nil
+		return
+	}
+	st.w = nil
+	st.committed = true
+
+	// Durable. Callbacks first, in commit order, then the answers.
+	for _, r := range batch {
+		if r.ran {
+			for _, f := range r.callbacks {
+				s.runCallback(f)
+			}
+		}
+	}
+	for _, r := range batch {
+		s.answer(r, r.err)
+	}
+	s.cur = nil
+}
+
+// writerConn returns the writer's connection, opening it if needed.
+func (s *Store) writerConn(ctx context.Context) (*writerConn, error) {
+	if s.wc != nil {
+		return s.wc, nil
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.wc = &writerConn{d: s.d, conn: conn, stmts: map[string]*sql.Stmt{}}
+	return s.wc, nil
+}
+
+// dropWriterConn discards the writer's connection after a failure that left
+// its transaction state unknown; the next batch opens a fresh one.
+func (s *Store) dropWriterConn() {
+	if s.wc == nil {
+		return
+	}
+	if err := s.wc.close(true); err != nil {
+		s.log.Warn("discarding writer connection", "err", err)
+	}
+	s.wc = nil
+}
+
+// begin starts the batch transaction, retrying a few times on lock errors
+// (another process holding the database beyond busy_timeout).
+func (s *Store) begin(ctx context.Context) (*writerConn, error) {
+	var err error
+	for attempt := range 3 {
+		var w *writerConn
+		w, err = s.writerConn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err = w.exec(ctx, s.d.begin); err == nil {
+			return w, nil
+		}
+		if !s.d.isBusy(err) {
+			// Possibly still inside an old transaction: start afresh.
+			s.dropWriterConn()
+			return nil, err
+		}
+		s.log.Warn("database busy, retrying begin", "attempt", attempt+1, "err", err)
+		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
+	}
+	return nil, err
+}
+
+// rollback ends a failed batch transaction; if that fails too, the
+// connection is discarded.
+func (s *Store) rollback(ctx context.Context, w *writerConn) {
+	if _, err := w.exec(ctx, "ROLLBACK"); err != nil {
+		s.log.Warn("rollback failed; discarding the writer connection", "err", err)
+		s.dropWriterConn()
+	}
+}
+
+// runCall runs one request's fn inside its savepoint. The request's outcome
+// goes to r (ran, err, callbacks); the returned error means the transaction
+// is no longer usable.
+func (s *Store) runCall(ctx context.Context, w *writerConn, r *request) error {
+	if _, err := w.exec(ctx, savepoint); err != nil {
+		r.err = fmt.Errorf("savepoint: %w", err)
+		return err
+	}
+	var done atomic.Bool
+	t := &txImpl{}
+	t.reader = reader{
+		d: s.d,
+		q: txQ{w: w, done: &done},
+		snapshot: func(_ context.Context, f func(queryer) error) error {
+			return f(t.q)
+		},
+	}
+	err := s.callFn(r, t)
+	done.Store(true)
+	if err != nil {
+		r.err = err
+		if _, rerr := w.exec(ctx, "ROLLBACK TO "+savepoint); rerr != nil {
+			return fmt.Errorf("rollback to savepoint: %w", rerr)
+		}
+		if _, rerr := w.exec(ctx, "RELEASE "+savepoint); rerr != nil {
+			return fmt.Errorf("release savepoint: %w", rerr)
+		}
+		return nil
+	}
+	if _, rerr := w.exec(ctx, "RELEASE "+savepoint); rerr != nil {
+		r.err = fmt.Errorf("release savepoint: %w", rerr)
+		return rerr
+	}
+	r.ran = true
+	r.callbacks = t.callbacks
+	return nil
+}
+
+// callFn runs fn, turning a panic into an error for this caller alone.
+func (s *Store) callFn(r *request, t *txImpl) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic in transaction function", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("sqlstore: panic in transaction function: %v", p)
+		}
+	}()
+	return r.fn(t)
+}
+
+func (s *Store) runCallback(f func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic in OnCommit callback", "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
+	f()
+}
