@@ -52,11 +52,22 @@ func removeFrom(m map[int64]set, k int64, s *socket) {
 	}
 }
 
-// register indexes an authenticated socket.
+// track records an open socket, authenticated or not, so Shutdown can
+// close it.
+func (h *hub) track(s *socket) {
+	h.mu.Lock()
+	h.sockets.add(s)
+	h.mu.Unlock()
+}
+
+// register indexes an authenticated socket for event delivery.
 func (h *hub) register(s *socket) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.sockets.add(s)
+	if _, ok := h.sockets[s]; !ok {
+		return // already gone
+	}
+	s.registered = true
 	a := s.actorCopy()
 	if a.Party == model.PartyVisitor {
 		addTo(h.byContact, a.ContactID, s)
@@ -80,6 +91,9 @@ func (h *hub) unregister(s *socket) {
 		return
 	}
 	delete(h.sockets, s)
+	if !s.registered {
+		return
+	}
 	a := s.actorCopy()
 	if a.Party == model.PartyVisitor {
 		removeFrom(h.byContact, a.ContactID, s)

@@ -61,7 +61,8 @@ type socket struct {
 	authed atomic.Bool
 	staff  bool // set before the socket is served
 
-	follows map[int64]struct{} // staff subscriptions, guarded by hub.mu
+	follows    map[int64]struct{} // staff subscriptions, guarded by hub.mu
+	registered bool               // indexed for events, guarded by hub.mu
 
 	qmu         sync.Mutex
 	queue       []item
@@ -101,11 +102,13 @@ func (g *Gateway) serve(s *socket) {
 	go s.writeLoop()
 	s.lastRead.Store(g.clk.Now().UnixNano())
 	s.armIdle(g.opts.IdleTimeout)
+	g.hub.track(s)
 	if s.authed.Load() {
-		g.hub.register(s)
-		s.armRevalidate()
+		// hello first, so no event can precede it.
 		s.enqueue(item{frame: protocol.Event("hello", 0, 0, map[string]any{
 			"epoch": g.st.Epoch(), "user": s.actor.User, "site_ids": s.actor.SiteIDs, "socket_id": s.id})})
+		g.hub.register(s)
+		s.armRevalidate()
 	} else {
 		s.timerMu.Lock()
 		s.authT = g.clk.AfterFunc(g.opts.AuthTimeout, func() {
@@ -114,6 +117,10 @@ func (g *Gateway) serve(s *socket) {
 			}
 		})
 		s.timerMu.Unlock()
+	}
+	if g.draining.Load() {
+		// Upgraded while Shutdown was closing the others.
+		s.closeAfterFlush(closeRestart, "server restarting")
 	}
 	defer func() {
 		g.hub.unregister(s)

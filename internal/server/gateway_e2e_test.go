@@ -284,3 +284,25 @@ func TestRevocationWithoutTheBusEventStillClosesSockets(t *testing.T) {
 		t.Fatalf("close code %d, want 4009", code)
 	}
 }
+
+// TestShutdownClosesUnauthenticatedSockets: a socket that has not sent its
+// auth frame yet still gets 1012 at shutdown, without the node waiting for
+// its auth timeout.
+func TestShutdownClosesUnauthenticatedSockets(t *testing.T) {
+	n := startNode(t, "", func(c *server.Config) { c.Gateway.AuthTimeout = time.Hour })
+	w, err := dialWS(t, strings.Replace(n.base, "http", "ws", 1)+"/ws/visitor", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n.srv.GW.Connections() != 1 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	n.shutdown()
+	if code := w.waitClosed(); code != 1012 {
+		t.Fatalf("close code %d, want 1012", code)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("shutdown took %v", d)
+	}
+}
