@@ -171,7 +171,7 @@ func TestLifecycleRecordsAnalyticsTimestamps(t *testing.T) {
 		t.Fatalf("ticket %+v", ended.Conversation)
 	}
 	for _, p := range ended.Chat.Participants {
-		if p.LeftAt == "" {
+		if p.LeftAt.IsZero() {
 			t.Fatalf("participant %d still in an ended chat", p.UserID)
 		}
 	}
@@ -394,5 +394,117 @@ func TestForeignConversationsAreInvisible(t *testing.T) {
 	page := must(f.svc.ListConversations(f.ctx, outsider, store.ConversationFilter{}))
 	if len(page.Conversations) != 0 {
 		t.Fatalf("outsider lists %d conversations", len(page.Conversations))
+	}
+}
+
+func TestReadMarksOnlyMoveForward(t *testing.T) {
+	f := newFixture(t)
+	v := f.visitor()
+	conv := must(f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{Body: "a", ClientID: "a"})).Conversation.ID
+	must(f.svc.Send(f.ctx, v, chat.SendInput{ConversationID: conv, ClientID: "b", Body: "b"}))
+	if m := must(f.svc.MarkRead(f.ctx, v, conv, 3)); m.Seq != 3 {
+		t.Fatalf("mark %d", m.Seq)
+	}
+	countReads := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		n := 0
+		for _, e := range f.events {
+			if e.Type == bus.TypeRead {
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(5 * time.Second); countReads() != 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("the first read was not announced")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if m := must(f.svc.MarkRead(f.ctx, v, conv, 1)); m.Seq != 3 {
+		t.Fatalf("an older read moved the mark back to %d", m.Seq)
+	}
+	// A wrongly published event would come before this marker.
+	must(f.svc.Send(f.ctx, v, chat.SendInput{ConversationID: conv, ClientID: "c", Body: "c"}))
+	must(f.svc.MarkRead(f.ctx, v, conv, 4))
+	for deadline := time.Now().Add(5 * time.Second); countReads() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the newer read was not announced")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := countReads(); n != 2 {
+		t.Fatalf("%d read events, want 2: the older read was announced", n)
+	}
+}
+
+func TestRequestChatShowsJoinedAgents(t *testing.T) {
+	f := newFixture(t)
+	v := f.visitor()
+	conv := must(f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{})).Conversation.ID
+	f.online(f.agent)
+	must(f.svc.Join(f.ctx, f.agent, conv))
+	again := must(f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{}))
+	if again.Chat == nil || len(again.Chat.Participants) != 1 || again.Chat.Participants[0].Name != "Alice" {
+		t.Fatalf("existing live chat returned without its agent: %+v", again.Chat)
+	}
+}
+
+func TestAvailabilityIsPublishedPerSharedSite(t *testing.T) {
+	f := newFixture(t)
+	f.online(f.agent)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f.mu.Lock()
+		var got []bus.Event
+		for _, e := range f.events {
+			if e.Type == bus.TypeAvailability {
+				got = append(got, e)
+			}
+		}
+		f.mu.Unlock()
+		if len(got) == 1 {
+			if got[0].SiteID != f.site.ID || got[0].UserID != f.agent.User.ID {
+				t.Fatalf("availability event %+v", got[0])
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d availability events", len(got))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestTypingOfStaffOutsideTheChatStaysInternal(t *testing.T) {
+	f := newFixture(t)
+	v := f.visitor()
+	conv := must(f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{})).Conversation.ID
+	f.online(f.agent)
+	must(f.svc.Join(f.ctx, f.agent, conv))
+	if err := f.svc.Typing(f.ctx, f.bob, conv, true, ""); err != nil { // bob is not in the chat
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f.mu.Lock()
+		var vis []model.Visibility
+		for _, e := range f.events {
+			if e.Type == bus.TypeTyping {
+				vis = append(vis, e.Visibility)
+			}
+		}
+		f.mu.Unlock()
+		if len(vis) == 1 {
+			if vis[0] != model.Internal {
+				t.Fatal("a colleague outside the chat showed as typing to the customer")
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no typing event")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"switchboard/internal/apperr"
@@ -16,10 +17,10 @@ import (
 
 // ParticipantView is a staff participant of a chat with their display name.
 type ParticipantView struct {
-	UserID   int64  `json:"user_id"`
-	Name     string `json:"name"`
-	JoinedAt string `json:"joined_at"`
-	LeftAt   string `json:"left_at,omitempty"`
+	UserID   int64     `json:"user_id"`
+	Name     string    `json:"name"`
+	JoinedAt time.Time `json:"joined_at"`
+	LeftAt   time.Time `json:"left_at,omitzero"` // zero while in the chat
 }
 
 // ChatView is a chat with its participants.
@@ -31,7 +32,7 @@ type ChatView struct {
 // active reports whether user is currently in the chat.
 func (v ChatView) active(userID int64) bool {
 	for _, p := range v.Participants {
-		if p.UserID == userID && p.LeftAt == "" {
+		if p.UserID == userID && p.LeftAt.IsZero() {
 			return true
 		}
 	}
@@ -41,7 +42,7 @@ func (v ChatView) active(userID int64) bool {
 func (v ChatView) activeCount() int {
 	n := 0
 	for _, p := range v.Participants {
-		if p.LeftAt == "" {
+		if p.LeftAt.IsZero() {
 			n++
 		}
 	}
@@ -64,11 +65,7 @@ func (s *Service) chatView(ctx context.Context, r store.Reader, chatID int64) (C
 		if err != nil {
 			return ChatView{}, err
 		}
-		pv := ParticipantView{UserID: p.UserID, Name: u.Name, JoinedAt: p.JoinedAt.Format(timeFormat)}
-		if !p.LeftAt.IsZero() {
-			pv.LeftAt = p.LeftAt.Format(timeFormat)
-		}
-		v.Participants = append(v.Participants, pv)
+		v.Participants = append(v.Participants, ParticipantView{UserID: p.UserID, Name: u.Name, JoinedAt: p.JoinedAt, LeftAt: p.LeftAt})
 	}
 	return v, nil
 }
@@ -226,6 +223,9 @@ func (s *Service) Note(ctx context.Context, a Actor, in SendInput) (model.Messag
 	if err := validateClientID(in.ClientID); err != nil {
 		return model.Message{}, err
 	}
+	if in.AttachmentID != 0 {
+		return model.Message{}, apperr.Invalid("note_attachment_unsupported", "notes cannot carry attachments")
+	}
 	if _, err := s.validateBody(in.Body, false); err != nil {
 		return model.Message{}, err
 	}
@@ -247,6 +247,10 @@ func (s *Service) Note(ctx context.Context, a Actor, in SendInput) (model.Messag
 			AuthorID: a.User.ID, AuthorName: a.User.Name, ClientID: in.ClientID, Kind: model.KindNote,
 			Visibility: model.Internal, Body: in.Body, CreatedAt: s.now()}
 		if err := tx.AppendMessage(ctx, &m); err != nil {
+			if apperr.CodeOf(err) == "duplicate_client_id" {
+				// Another node stored the same note first: return its ack.
+				out, err = tx.GetMessageByClientID(ctx, conv.ID, a.Party, a.authorID(), in.ClientID)
+			}
 			return err
 		}
 		out = m
@@ -447,7 +451,7 @@ func (s *Service) End(ctx context.Context, a Actor, convID int64) (ConversationV
 			return err
 		}
 		for _, p := range cv.Participants {
-			if p.LeftAt == "" {
+			if p.LeftAt.IsZero() {
 				if err := tx.RemoveParticipant(ctx, chatRow.ID, p.UserID, now); err != nil {
 					return err
 				}
@@ -490,6 +494,16 @@ func (s *Service) MarkRead(ctx context.Context, a Actor, convID, seq int64) (mod
 		if seq > conv.LastSeq {
 			return apperr.Invalid("seq_out_of_range", "seq is beyond the end of the timeline")
 		}
+		marks, err := tx.ListReadMarks(ctx, convID)
+		if err != nil {
+			return err
+		}
+		for _, m := range marks {
+			if m.ReaderKind == mark.ReaderKind && m.ReaderID == mark.ReaderID && m.Seq >= seq {
+				mark = m // marks only move forward: nothing to store or announce
+				return nil
+			}
+		}
 		if err := tx.SetReadMark(ctx, mark); err != nil {
 			return err
 		}
@@ -510,10 +524,15 @@ func (s *Service) Typing(ctx context.Context, a Actor, convID int64, typing bool
 	if err != nil {
 		return err
 	}
-	vis := model.Public
-	if !a.IsStaff() || a.User.Role == model.RoleSupervisor {
-		// The visitor's own typing only goes to staff; a supervisor's never to the visitor.
-		vis = model.Internal
+	vis := model.Internal // the visitor's own typing only goes to staff
+	if a.IsStaff() && a.User.Role != model.RoleSupervisor {
+		// Staff typing reaches the customer only from someone in the chat;
+		// a colleague drafting a note, or a supervisor, stays internal.
+		if in, err := s.inLiveChat(ctx, convID, a.User.ID); err != nil {
+			return err
+		} else if in {
+			vis = model.Public
+		}
 	}
 	ev := TypingEvent{Party: a.Party, Name: authorName(a), Typing: typing}
 	if a.IsStaff() {
@@ -522,6 +541,24 @@ func (s *Service) Typing(ctx context.Context, a Actor, convID int64, typing bool
 	s.publish(bus.Event{Type: bus.TypeTyping, SiteID: ref.SiteID, ConversationID: convID, ContactID: ref.ContactID,
 		Visibility: vis, ExceptSocket: exceptSocket, Frame: protocol.Event(bus.TypeTyping, convID, 0, ev)})
 	return nil
+}
+
+// inLiveChat reports whether user is a participant of the conversation's live chat.
+func (s *Service) inLiveChat(ctx context.Context, convID, userID int64) (bool, error) {
+	conv, err := s.st.GetConversation(ctx, convID)
+	if err != nil || conv.ChatID == 0 || !conv.ChatState.Live() {
+		return false, err
+	}
+	ps, err := s.st.ListParticipants(ctx, conv.ChatID)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range ps {
+		if p.UserID == userID && p.LeftAt.IsZero() {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // normalizeTags lower-cases, trims, de-duplicates and sorts tags.
@@ -627,9 +664,20 @@ func (s *Service) SetAvailability(ctx context.Context, a Actor, av model.Availab
 			return err
 		}
 		out = u
+		// Only colleagues who share a site learn about it (admins see all);
+		// site 0 reaches admins, which covers admins without memberships.
+		sites, err := tx.UserSiteIDs(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		if len(sites) == 0 {
+			sites = []int64{0}
+		}
+		frame := protocol.Event(bus.TypeAvailability, 0, 0, AvailabilityEvent{UserID: u.ID, Name: u.Name, Availability: av})
 		tx.OnCommit(func() {
-			s.publish(bus.Event{Type: bus.TypeAvailability, UserID: u.ID, Visibility: model.Internal,
-				Frame: protocol.Event(bus.TypeAvailability, 0, 0, AvailabilityEvent{UserID: u.ID, Name: u.Name, Availability: av})})
+			for _, site := range sites {
+				s.publish(bus.Event{Type: bus.TypeAvailability, SiteID: site, UserID: u.ID, Visibility: model.Internal, Frame: frame})
+			}
 		})
 		return nil
 	})

@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"switchboard/internal/apperr"
@@ -43,20 +44,14 @@ type VisitorConversation struct {
 	ChatID        int64           `json:"chat_id,omitempty"`
 	ChatState     model.ChatState `json:"chat_state,omitempty"`
 	Preview       string          `json:"preview"`
-	LastMessageAt string          `json:"last_message_at,omitempty"`
-	CreatedAt     string          `json:"created_at"`
+	LastMessageAt time.Time       `json:"last_message_at,omitzero"`
+	CreatedAt     time.Time       `json:"created_at"`
 }
 
 func visitorConversation(c model.Conversation) VisitorConversation {
-	v := VisitorConversation{ID: c.ID, LastSeq: c.LastSeq, ChatID: c.ChatID, ChatState: c.ChatState,
-		Preview: c.Preview, CreatedAt: c.CreatedAt.Format(timeFormat)}
-	if !c.LastMessageAt.IsZero() {
-		v.LastMessageAt = c.LastMessageAt.Format(timeFormat)
-	}
-	return v
+	return VisitorConversation{ID: c.ID, LastSeq: c.LastSeq, ChatID: c.ChatID, ChatState: c.ChatState,
+		Preview: c.Preview, LastMessageAt: c.LastMessageAt, CreatedAt: c.CreatedAt}
 }
-
-const timeFormat = "2006-01-02T15:04:05.000000Z07:00"
 
 // ValidSiteKey reports whether key has the shape of a site key, so malformed
 // keys are refused before any lookup.
@@ -200,10 +195,11 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 	}
 	ref := convRef{SiteID: a.SiteID, ContactID: a.ContactID}
 	var (
-		conv    model.Conversation
-		chatRow model.Chat
-		msgs    []model.Message
-		created bool
+		conv     model.Conversation
+		chatRow  model.Chat
+		msgs     []model.Message
+		created  bool
+		chatView ChatView
 	)
 	err = s.st.InTx(ctx, func(tx store.Tx) error {
 		msgs, created = nil, false
@@ -275,7 +271,11 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 			return err
 		}
 		conv = c2
-		view := ChatView{Chat: chatRow, Participants: []ParticipantView{}}
+		view, err := s.chatView(ctx, tx, chatRow.ID)
+		if err != nil {
+			return err
+		}
+		chatView = view
 		sent := append([]model.Message(nil), msgs...)
 		notify := created
 		convCopy := conv
@@ -294,7 +294,7 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 	if err != nil {
 		return VisitorView{}, err
 	}
-	return VisitorView{Conversation: visitorConversation(conv), Chat: &ChatView{Chat: chatRow, Participants: []ParticipantView{}}}, nil
+	return VisitorView{Conversation: visitorConversation(conv), Chat: &chatView}, nil
 }
 
 // VisitorView is a conversation with its live chat, as a visitor sees it.
@@ -360,9 +360,11 @@ func (s *Service) Signal(a Actor, p protocol.PresenceData) error {
 	return nil
 }
 
-// Touch keeps a connected visitor online between signals.
+// Touch keeps a connected visitor online between signals, and brings one
+// whose presence had expired back online (with an unknown page until the
+// next presence signal), without blanking a page already known.
 func (s *Service) Touch(a Actor) {
-	if a.Party == model.PartyVisitor {
-		s.presence.Touch(a.VisitorSessionID)
+	if a.Party == model.PartyVisitor && !s.presence.Touch(a.VisitorSessionID) {
+		s.presence.Signal(presenceOf(a, protocol.PresenceData{Visible: true}))
 	}
 }

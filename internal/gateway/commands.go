@@ -85,17 +85,28 @@ func (s *socket) handle(data []byte) {
 		if err := s.decode(f, &d); err != nil {
 			return
 		}
+		// Authorise first: the throttle must not answer for conversations
+		// the actor cannot see, nor remember their ids.
+		if err := s.g.chat.CanSee(ctx, a, d.ConversationID); err != nil {
+			s.reply(f.ID, err)
+			return
+		}
 		now := s.g.clk.Now()
-		if d.Typing {
-			if last, ok := s.typingAt[d.ConversationID]; ok && now.Sub(last) < s.g.opts.TypingInterval {
-				s.ack(f.ID, map[string]any{"relayed": false}) // throttled: the last one is still showing
-				return
-			}
-			s.typingAt[d.ConversationID] = now
-		} else {
-			delete(s.typingAt, d.ConversationID)
+		if last, ok := s.typingAt[d.ConversationID]; d.Typing && ok && now.Sub(last) < s.g.opts.TypingInterval {
+			s.ack(f.ID, map[string]any{"relayed": false}) // throttled: the last one is still showing
+			return
 		}
 		err := s.g.chat.Typing(ctx, a, d.ConversationID, d.Typing, s.id)
+		if err == nil {
+			if d.Typing {
+				if len(s.typingAt) >= 1024 {
+					clear(s.typingAt) // bound the memory; worst case one extra relay
+				}
+				s.typingAt[d.ConversationID] = now
+			} else {
+				delete(s.typingAt, d.ConversationID)
+			}
+		}
 		s.result(f.ID, map[string]any{"relayed": true}, err)
 	case protocol.CmdRead:
 		var d protocol.ReadData
@@ -219,7 +230,7 @@ func (s *socket) auth(f protocol.ClientFrame) {
 	}
 	s.timerMu.Unlock()
 	s.g.hub.register(s)
-	_ = s.g.chat.Signal(actor, protocol.PresenceData{Visible: true})
+	s.g.chat.Touch(actor) // online, keeping the page another tab reported
 	s.ack(f.ID, map[string]any{
 		"epoch": s.g.st.Epoch(), "socket_id": s.id, "site_id": actor.SiteID, "contact_id": actor.ContactID,
 		"visitor_session_id": actor.VisitorSessionID, "conversations": convs,

@@ -184,6 +184,14 @@ func (h *hub) recipients(e *bus.Event, fn func(*socket)) {
 		visit(h.bySite[e.SiteID])
 		visit(h.allSites)
 	case bus.TypeAvailability:
-		visit(h.staff)
+		// One event per site of the user: colleagues of that site, admins,
+		// and the user's own other sockets.
+		seen := set{}
+		for _, x := range []set{h.bySite[e.SiteID], h.allSites, h.byUser[e.UserID]} {
+			for s := range x {
+				seen.add(s)
+			}
+		}
+		visit(seen)
 	}
 }

@@ -261,14 +261,17 @@ func (s *socket) writeEvent(e *bus.Event) error {
 }
 
 // fill writes the entries (from, to] the socket may see, from the store.
+// Every round either advances from or ends the loop.
 func (s *socket) fill(convID, from, to int64) error {
 	for from < to {
 		msgs, err := s.g.chat.History(context.Background(), s.actorCopy(), convID, from, fillPage)
 		if err != nil {
 			return err
 		}
+		done := len(msgs) < fillPage // the rest are entries this socket may not see
 		for _, m := range msgs {
 			if m.Seq > to {
+				done = true
 				break
 			}
 			if err := s.writeFrame(protocol.Event(bus.TypeMessage, convID, m.Seq, m)); err != nil {
@@ -276,8 +279,8 @@ func (s *socket) fill(convID, from, to int64) error {
 			}
 			from = m.Seq
 		}
-		if len(msgs) < fillPage {
-			break // the rest are entries this socket may not see
+		if done {
+			break
 		}
 	}
 	s.cursors[convID] = to

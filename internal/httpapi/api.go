@@ -23,6 +23,7 @@ import (
 	"switchboard/internal/gateway"
 	"switchboard/internal/identity"
 	"switchboard/internal/model"
+	"switchboard/internal/protocol"
 )
 
 // Cookie and header names.
@@ -71,50 +72,66 @@ func New(cs *chat.Service, ident *identity.Service, gw *gateway.Gateway, clk clo
 
 // Register mounts the API's routes on mux.
 func (a *API) Register(mux *http.ServeMux) {
+	// Every route carries the API's logger in its context, so problems are
+	// logged where the operator configured logging.
+	handle := func(pattern string, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			h(w, r.WithContext(context.WithValue(r.Context(), loggerKey{}, a.log)))
+		})
+	}
 	// Staff.
-	mux.HandleFunc("POST /api/v1/auth/login", a.login)
-	mux.HandleFunc("POST /api/v1/auth/logout", a.staff(a.logout))
-	mux.HandleFunc("GET /api/v1/me", a.staff(a.me))
-	mux.HandleFunc("PUT /api/v1/me/availability", a.staff(a.setAvailability))
-	mux.HandleFunc("GET /api/v1/conversations", a.staff(a.listConversations))
-	mux.HandleFunc("GET /api/v1/conversations/{id}", a.staff(a.getConversation))
-	mux.HandleFunc("GET /api/v1/conversations/{id}/messages", a.staff(a.history))
-	mux.HandleFunc("POST /api/v1/conversations/{id}/messages", a.staff(a.send))
-	mux.HandleFunc("POST /api/v1/conversations/{id}/notes", a.staff(a.note))
-	mux.HandleFunc("POST /api/v1/conversations/{id}/join", a.staff(a.join))
-	mux.HandleFunc("POST /api/v1/conversations/{id}/leave", a.staff(a.leave))
-	mux.HandleFunc("POST /api/v1/conversations/{id}/end", a.staff(a.end))
-	mux.HandleFunc("PUT /api/v1/conversations/{id}/tags", a.staff(a.setTags))
-	mux.HandleFunc("PUT /api/v1/conversations/{id}/priority", a.staff(a.setPriority))
-	mux.HandleFunc("POST /api/v1/conversations/{id}/read", a.staff(a.read))
-	mux.HandleFunc("POST /api/v1/conversations/{id}/attachments", a.staff(a.upload))
-	mux.HandleFunc("GET /api/v1/attachments/{id}", a.staff(a.download))
-	mux.HandleFunc("GET /api/v1/sites", a.staff(a.listSites))
-	mux.HandleFunc("POST /api/v1/sites", a.staff(a.createSite))
-	mux.HandleFunc("PATCH /api/v1/sites/{id}", a.staff(a.updateSite))
-	mux.HandleFunc("GET /api/v1/users", a.staff(a.listUsers))
-	mux.HandleFunc("POST /api/v1/users", a.staff(a.createUser))
-	mux.HandleFunc("PATCH /api/v1/users/{id}", a.staff(a.updateUser))
-	mux.HandleFunc("GET /ws/staff", a.staffSocket)
+	handle("POST /api/v1/auth/login", a.login)
+	handle("POST /api/v1/auth/logout", a.staff(a.logout))
+	handle("GET /api/v1/me", a.staff(a.me))
+	handle("PUT /api/v1/me/availability", a.staff(a.setAvailability))
+	handle("GET /api/v1/conversations", a.staff(a.listConversations))
+	handle("GET /api/v1/conversations/{id}", a.staff(a.getConversation))
+	handle("GET /api/v1/conversations/{id}/messages", a.staff(a.history))
+	handle("POST /api/v1/conversations/{id}/messages", a.staff(a.send))
+	handle("POST /api/v1/conversations/{id}/notes", a.staff(a.note))
+	handle("POST /api/v1/conversations/{id}/join", a.staff(a.join))
+	handle("POST /api/v1/conversations/{id}/leave", a.staff(a.leave))
+	handle("POST /api/v1/conversations/{id}/end", a.staff(a.end))
+	handle("PUT /api/v1/conversations/{id}/tags", a.staff(a.setTags))
+	handle("PUT /api/v1/conversations/{id}/priority", a.staff(a.setPriority))
+	handle("POST /api/v1/conversations/{id}/read", a.staff(a.read))
+	handle("POST /api/v1/conversations/{id}/attachments", a.staff(a.upload))
+	handle("GET /api/v1/attachments/{id}", a.staff(a.download))
+	handle("GET /api/v1/sites", a.staff(a.listSites))
+	handle("POST /api/v1/sites", a.staff(a.createSite))
+	handle("PATCH /api/v1/sites/{id}", a.staff(a.updateSite))
+	handle("GET /api/v1/users", a.staff(a.listUsers))
+	handle("POST /api/v1/users", a.staff(a.createUser))
+	handle("PATCH /api/v1/users/{id}", a.staff(a.updateUser))
+	handle("GET /ws/staff", a.staffSocket)
 
 	// Visitors (bearer token; CORS, since the widget runs on the customer's site).
-	mux.HandleFunc("OPTIONS /api/v1/visitor/", a.preflight)
-	mux.HandleFunc("POST /api/v1/visitor/sessions", a.cors(a.startVisitor))
-	mux.HandleFunc("POST /api/v1/visitor/chats", a.visitor(a.requestChat))
-	mux.HandleFunc("GET /api/v1/visitor/conversations", a.visitor(a.visitorConversations))
-	mux.HandleFunc("GET /api/v1/visitor/conversations/{id}", a.visitor(a.visitorConversation))
-	mux.HandleFunc("GET /api/v1/visitor/conversations/{id}/messages", a.visitor(a.history))
-	mux.HandleFunc("POST /api/v1/visitor/conversations/{id}/messages", a.visitor(a.send))
-	mux.HandleFunc("POST /api/v1/visitor/conversations/{id}/end", a.visitor(a.end))
-	mux.HandleFunc("POST /api/v1/visitor/conversations/{id}/read", a.visitor(a.read))
-	mux.HandleFunc("POST /api/v1/visitor/conversations/{id}/attachments", a.visitor(a.upload))
-	mux.HandleFunc("GET /api/v1/visitor/attachments/{id}", a.visitor(a.download))
-	mux.HandleFunc("GET /ws/visitor", a.visitorSocket)
+	handle("OPTIONS /api/v1/visitor/", a.preflight)
+	handle("POST /api/v1/visitor/sessions", a.cors(a.startVisitor))
+	handle("POST /api/v1/visitor/chats", a.visitor(a.requestChat))
+	handle("GET /api/v1/visitor/conversations", a.visitor(a.visitorConversations))
+	handle("GET /api/v1/visitor/conversations/{id}", a.visitor(a.visitorConversation))
+	handle("GET /api/v1/visitor/conversations/{id}/messages", a.visitor(a.history))
+	handle("POST /api/v1/visitor/conversations/{id}/messages", a.visitor(a.send))
+	handle("POST /api/v1/visitor/conversations/{id}/end", a.visitor(a.end))
+	handle("POST /api/v1/visitor/conversations/{id}/read", a.visitor(a.read))
+	handle("POST /api/v1/visitor/conversations/{id}/attachments", a.visitor(a.upload))
+	handle("GET /api/v1/visitor/attachments/{id}", a.visitor(a.download))
+	handle("GET /ws/visitor", a.visitorSocket)
 
 	// Anything else under /api/ is a JSON 404, not the console's HTML.
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	handle("/api/", func(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, apperr.New(apperr.KindNotFound, "route_not_found", "no such endpoint"))
 	})
+}
+
+type loggerKey struct{}
+
+func loggerFrom(r *http.Request) *slog.Logger {
+	if l, ok := r.Context().Value(loggerKey{}).(*slog.Logger); ok && l != nil {
+		return l
+	}
+	return slog.Default()
 }
 
 type actorKey struct{}
@@ -213,9 +230,16 @@ func (a *API) visitor(h http.HandlerFunc) http.HandlerFunc {
 // clientIP is the address rate limits key on.
 func (a *API) clientIP(r *http.Request) string {
 	if a.opts.TrustProxy {
-		if f := r.Header.Get("X-Forwarded-For"); f != "" {
-			first, _, _ := strings.Cut(f, ",")
-			return strings.TrimSpace(first)
+		// The rightmost entry is the address our own proxy saw; entries to
+		// its left come from the client and can be forged.
+		if f := r.Header.Values("X-Forwarded-For"); len(f) > 0 {
+			last := f[len(f)-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			if ip := strings.TrimSpace(last); ip != "" {
+				return ip
+			}
 		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -242,7 +266,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 		return apperr.Invalid("invalid_json", "request body is not valid JSON for this endpoint: "+jsonMessage(err))
 	}
-	if dec.More() {
+	if !protocol.AtEOF(dec) {
 		return apperr.Invalid("invalid_json", "trailing data after the JSON body")
 	}
 	return nil
@@ -333,7 +357,7 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusUnsupportedMediaType
 	}
 	if status == http.StatusInternalServerError {
-		slog.Default().Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		loggerFrom(r).Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "10")

@@ -2,9 +2,7 @@ package httpapi
 
 import (
 	"fmt"
-	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"switchboard/internal/apperr"
@@ -334,8 +332,7 @@ func (a *API) download(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	w.Header().Set("Cache-Control", "private, max-age=3600")
-	w.Header().Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": att.Name})+
-		fmt.Sprintf("; filename*=UTF-8''%s", url.PathEscape(att.Name)))
+	w.Header().Set("Content-Disposition", contentDisposition(disp, att.Name))
 	http.ServeContent(w, r, "", att.CreatedAt, rc)
 }
 
@@ -524,4 +521,36 @@ func (a *API) visitorConversation(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := a.chat.VisitorConversation(r.Context(), actorFrom(r), id)
 	respond(w, r, v, err)
+}
+
+// contentDisposition builds a header with an ASCII fallback filename and the
+// exact name in RFC 5987 encoding (every byte outside attr-char escaped).
+func contentDisposition(disp, name string) string {
+	var ascii, ext strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		isAttr := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			strings.IndexByte("!#$&+-.^_`|~", c) >= 0
+		if isAttr {
+			ext.WriteByte(c)
+		} else {
+			fmt.Fprintf(&ext, "%%%02X", c)
+		}
+		switch {
+		case c >= 0x80:
+			// Part of a multi-byte rune: one placeholder per rune start.
+			if c >= 0xC0 {
+				ascii.WriteByte('_')
+			}
+		case c < 0x20 || c == 0x7f || c == '"' || c == '\\':
+			ascii.WriteByte('_')
+		default:
+			ascii.WriteByte(c)
+		}
+	}
+	fallback := ascii.String()
+	if fallback == "" {
+		fallback = "file"
+	}
+	return disp + `; filename="` + fallback + `"; filename*=UTF-8''` + ext.String()
 }

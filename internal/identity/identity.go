@@ -374,12 +374,19 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (model.
 		if u, err = tx.GetUser(ctx, id); err != nil {
 			return err
 		}
-		revoke := false
+		// revoke: sign out everywhere. reconnect: the user's access changed
+		// (role, sites); open sockets hold the old access, so they are closed
+		// and reconnect with the session they still have.
+		revoke, reconnect := false, false
 		if p.Name != nil {
 			u.Name = name
 		}
 		if p.Role != nil {
+			reconnect = reconnect || u.Role != *p.Role
 			u.Role = *p.Role
+		}
+		if p.SiteIDs != nil {
+			reconnect = true
 		}
 		if p.Capacity != nil {
 			u.Capacity = *p.Capacity
@@ -415,6 +422,8 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (model.
 			if err := tx.DeleteUserAuthSessions(ctx, id); err != nil {
 				return err
 			}
+		}
+		if revoke || reconnect {
 			tx.OnCommit(func() { s.publishRevoked(ctx, id) })
 		}
 		return nil

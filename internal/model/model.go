@@ -227,7 +227,7 @@ type Conversation struct {
 	ChatID        int64        `json:"chat_id,omitempty"`    // latest chat, 0 if none
 	ChatState     ChatState    `json:"chat_state,omitempty"` // state of the latest chat
 	Preview       string       `json:"preview"`              // last public text, truncated
-	LastMessageAt time.Time    `json:"last_message_at"`
+	LastMessageAt time.Time    `json:"last_message_at,omitzero"`
 	CreatedAt     time.Time    `json:"created_at"`
 	UpdatedAt     time.Time    `json:"updated_at"`
 }
@@ -240,10 +240,10 @@ type Chat struct {
 	ConversationID  int64     `json:"conversation_id"`
 	State           ChatState `json:"state"`
 	RequestedAt     time.Time `json:"requested_at"`
-	OfferedAt       time.Time `json:"offered_at"`
-	FirstJoinedAt   time.Time `json:"first_joined_at"`
-	FirstResponseAt time.Time `json:"first_response_at"`
-	EndedAt         time.Time `json:"ended_at"`
+	OfferedAt       time.Time `json:"offered_at,omitzero"`
+	FirstJoinedAt   time.Time `json:"first_joined_at,omitzero"`
+	FirstResponseAt time.Time `json:"first_response_at,omitzero"`
+	EndedAt         time.Time `json:"ended_at,omitzero"`
 	EndedBy         Party     `json:"ended_by,omitempty"`
 	EndedByUserID   int64     `json:"ended_by_user_id,omitempty"`
 	EndReason       EndReason `json:"end_reason,omitempty"`
@@ -254,7 +254,7 @@ type Participant struct {
 	ChatID   int64     `json:"chat_id"`
 	UserID   int64     `json:"user_id"`
 	JoinedAt time.Time `json:"joined_at"`
-	LeftAt   time.Time `json:"left_at"`
+	LeftAt   time.Time `json:"left_at,omitzero"`
 }
 
 // Message is one entry of a conversation's timeline.

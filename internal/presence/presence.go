@@ -84,17 +84,19 @@ func (r *Registry) Signal(v Visitor) {
 }
 
 // Touch keeps a visitor online without changing what they are looking at
-// (a socket heartbeat). It does nothing for a visitor not yet seen.
-func (r *Registry) Touch(sessionID int64) {
+// (a socket heartbeat). It reports false, doing nothing, for a visitor who is
+// not online.
+func (r *Registry) Touch(sessionID int64) bool {
 	r.mu.Lock()
 	e, ok := r.visitors[sessionID]
 	if !ok {
 		r.mu.Unlock()
-		return
+		return false
 	}
 	v := e.v
 	r.mu.Unlock()
 	r.Signal(v)
+	return true
 }
 
 // expire marks the visitor offline if no signal came after the one at seen.

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"unicode/utf8"
 
 	"switchboard/internal/apperr"
@@ -78,11 +79,14 @@ func DecodeClientFrame(b []byte) (ClientFrame, error) {
 	if !utf8.Valid(b) {
 		return f, apperr.Invalid("invalid_utf8", "frame is not valid UTF-8")
 	}
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return ClientFrame{}, apperr.Invalid("invalid_json", "frame is not a JSON object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&f); err != nil {
 		return ClientFrame{}, apperr.Invalid("invalid_json", "frame is not a JSON object: "+shortJSONError(err))
 	}
-	if dec.More() {
+	if !AtEOF(dec) {
 		return ClientFrame{}, apperr.Invalid("invalid_json", "trailing data after the JSON object")
 	}
 	if len(f.ID) > MaxIDLen {
@@ -97,6 +101,13 @@ func DecodeClientFrame(b []byte) (ClientFrame, error) {
 	return f, nil
 }
 
+// AtEOF reports whether dec has nothing left but white space. (dec.More is
+// not enough: it reports false before a stray '}' or ']'.)
+func AtEOF(dec *json.Decoder) bool {
+	_, err := dec.Token()
+	return errors.Is(err, io.EOF)
+}
+
 // DecodeData decodes a command's data into v, rejecting unknown fields so
 // typos surface as errors instead of silently ignored input.
 func DecodeData(raw json.RawMessage, v any) error {
@@ -107,6 +118,9 @@ func DecodeData(raw json.RawMessage, v any) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return apperr.Invalid("invalid_data", "invalid data: "+shortJSONError(err))
+	}
+	if !AtEOF(dec) {
+		return apperr.Invalid("invalid_data", "trailing data after the data object")
 	}
 	return nil
 }
