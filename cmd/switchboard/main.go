@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
 	"switchboard/internal/apperr"
 	"switchboard/internal/identity"
 	"switchboard/internal/model"
@@ -135,6 +137,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.VisitorStartBurst, "visitor-session-burst", 30, "new visitor sessions a client address may open at once")
 	fs.Int64Var(&cfg.MaxAttachmentBytes, "max-upload-bytes", 10<<20, "largest attachment accepted")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long a graceful shutdown may take")
+	fs.DurationVar(&cfg.DrainDelay, "drain-delay", 0, "on SIGTERM, report not-ready for this long before closing (behind a load balancer)")
 	demo := fs.Bool("demo", false, "create a demo site, an admin and two agents, and print their logins")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
@@ -219,11 +222,20 @@ func userCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	pw := *password
 	if pw == "" {
 		fmt.Fprint(stderr, "password: ")
-		line, err := bufio.NewReader(stdin).ReadString('\n')
-		if err != nil && line == "" {
-			return errors.New("no password given (use --password, SWITCHBOARD_PASSWORD or standard input)")
+		if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			b, err := term.ReadPassword(int(f.Fd())) // no echo
+			fmt.Fprintln(stderr)
+			if err != nil {
+				return fmt.Errorf("read password: %w", err)
+			}
+			pw = string(b)
+		} else {
+			line, err := bufio.NewReader(stdin).ReadString('\n')
+			if err != nil && line == "" {
+				return errors.New("no password given (use --password, SWITCHBOARD_PASSWORD or standard input)")
+			}
+			pw = strings.TrimRight(line, "\r\n")
 		}
-		pw = strings.TrimRight(line, "\r\n")
 	}
 	if err := os.MkdirAll(*data, 0o750); err != nil {
 		return err
@@ -248,7 +260,10 @@ func userCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	u, err := srv.Ident.CreateUser(ctx, identity.NewUser{Email: *email, Name: *name, Password: pw,
 		Role: model.Role(*role), Capacity: *capacity, SiteIDs: siteIDs})
 	if err != nil {
-		return fmt.Errorf("%s", apperr.As(err).Message)
+		if e := apperr.As(err); e.Kind != apperr.KindInternal {
+			return errors.New(e.Message)
+		}
+		return err
 	}
 	fmt.Fprintf(stdout, "created %s %s (id %d)\n", u.Role, u.Email, u.ID)
 	return nil

@@ -43,7 +43,7 @@ func (s *Service) ListConversations(ctx context.Context, a Actor, f store.Conver
 		return store.ConversationPage{}, apperr.Invalid("invalid_priority", "priority is one of low, normal, high, urgent")
 	}
 	if f.Limit < 0 || f.Limit > 200 {
-		return store.ConversationPage{}, apperr.Invalid("invalid_limit", "limit is 1 to 200")
+		return store.ConversationPage{}, apperr.Invalid("invalid_limit", "limit is 1 to 200 (0: the default, 50)")
 	}
 	page, err := s.st.ListConversations(ctx, f)
 	if err != nil {
@@ -100,7 +100,7 @@ func (s *Service) History(ctx context.Context, a Actor, id, afterSeq int64, limi
 		return nil, apperr.Invalid("invalid_seq", "after_seq must not be negative")
 	}
 	if limit < 0 || limit > 1000 {
-		return nil, apperr.Invalid("invalid_limit", "limit is 1 to 1000")
+		return nil, apperr.Invalid("invalid_limit", "limit is 1 to 1000 (0: the default, 100)")
 	}
 	msgs, err := s.st.ListMessages(ctx, store.MessageQuery{ConversationID: id, AfterSeq: afterSeq, Limit: limit, IncludeInternal: a.IsStaff()})
 	if err != nil {

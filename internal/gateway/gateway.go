@@ -72,7 +72,7 @@ func (o Options) withDefaults() Options {
 }
 
 // Gateway serves WebSocket connections. Create it with New, mount
-// VisitorHandler and StaffHandler, and call Shutdown before closing the store.
+// ServeVisitor and ServeStaff, and call Shutdown before closing the store.
 type Gateway struct {
 	chat *chat.Service
 	st   store.Store

@@ -43,20 +43,22 @@ const (
 	TypeError = "error"
 )
 
-// Close codes (RFC 6455 private range 4000-4999 plus standard ones).
-// Clients reconnect and resume after every code except 4001, 4003 and 4009,
-// which need new credentials.
+// Close codes (RFC 6455 private range 4000-4999 plus standard ones). After
+// 1012, 4004 and 4008 a client reconnects with backoff and resumes from its
+// cursors. After 4001 it reconnects only with a valid token (an auth timeout
+// needs no new one), after 4009 its access changed: it reconnects with the
+// session it has and signs in again if that is refused. 4003 is a site
+// configuration problem: retrying will not help.
 const (
 	CloseNormal           = 1000
-	CloseInvalidData      = 1007 // a frame that is not valid UTF-8 text
-	ClosePolicy           = 1008
+	CloseInvalidData      = 1007 // reserved: this server answers invalid UTF-8 with an error frame instead
 	CloseTooBig           = 1009 // a frame over MaxFrameBytes
 	CloseServiceRestart   = 1012 // the node is shutting down: reconnect (to another node) and resume
 	CloseUnauthenticated  = 4001 // no valid auth frame in time, or bad credentials
 	CloseForbidden        = 4003 // origin not allowed for the site
-	CloseHeartbeatTimeout = 4004 // no pong in time
+	CloseHeartbeatTimeout = 4004 // idle: no frame from the client within the idle timeout (send ping)
 	CloseSlowConsumer     = 4008 // the send queue overflowed: reconnect and resume from the cursor
-	CloseRevoked          = 4009 // the user was disabled, signed out everywhere, or the token revoked
+	CloseRevoked          = 4009 // the user was disabled, signed out, or their role or sites changed
 )
 
 // ClientFrame is the envelope of every client command. Data is decoded by

@@ -306,3 +306,35 @@ func TestShutdownClosesUnauthenticatedSockets(t *testing.T) {
 		t.Fatalf("shutdown took %v", d)
 	}
 }
+
+// TestReadinessDropsBeforeTheListenerCloses: with a drain delay, /readyz
+// answers 503 while the node still serves, so a load balancer moves away
+// before connections are refused.
+func TestReadinessDropsBeforeTheListenerCloses(t *testing.T) {
+	n := startNode(t, "", func(c *server.Config) { c.DrainDelay = 2 * time.Second })
+	hc := &http.Client{Timeout: 2 * time.Second}
+	status := func(path string) int {
+		res, err := hc.Get(n.base + path)
+		if err != nil {
+			return 0
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if st := status("/readyz"); st != 200 {
+		t.Fatalf("readyz %d before shutdown", st)
+	}
+	stopped := make(chan struct{})
+	go func() { n.shutdown(); close(stopped) }()
+	defer func() { <-stopped }()
+	deadline := time.Now().Add(2 * time.Second)
+	for status("/readyz") != 503 {
+		if time.Now().After(deadline) {
+			t.Fatal("readyz never reported draining")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := status("/healthz"); st != 200 {
+		t.Fatalf("healthz %d while draining: the node should still serve", st)
+	}
+}

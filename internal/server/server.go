@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"switchboard/docs"
@@ -45,6 +46,10 @@ type Config struct {
 	MaxAttachmentBytes int64
 	PresenceTTL        time.Duration
 	ShutdownTimeout    time.Duration // default 20s
+	// DrainDelay is how long /readyz reports "draining" before the node
+	// stops accepting connections, so a load balancer stops sending new
+	// ones first. Default 0 (no load balancer).
+	DrainDelay time.Duration
 	Gateway            gateway.Options
 
 	Logger *slog.Logger
@@ -61,9 +66,10 @@ type Server struct {
 	Ident *identity.Service
 	GW    *gateway.Gateway
 
-	handler http.Handler
-	http    *http.Server
-	ln      net.Listener
+	handler  http.Handler
+	http     *http.Server
+	ln       net.Listener
+	notReady atomic.Bool // shutdown has begun
 }
 
 // New opens the data directory and wires the node. It does not listen yet.
@@ -130,7 +136,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 // ready reports whether this node can serve: the store answers with its
 // migrations applied, and the node is not draining.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	if s.GW.Draining() {
+	if s.notReady.Load() || s.GW.Draining() {
 		httpapi.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 		return
 	}
@@ -218,6 +224,11 @@ func (s *Server) Serve(ctx context.Context) error {
 // gateway (in-flight commands finish, replies are written, sockets get 1012
 // and reconnect elsewhere); then close the store, which commits what is queued.
 func (s *Server) Shutdown() error {
+	s.notReady.Store(true)
+	if s.cfg.DrainDelay > 0 {
+		s.log.Info("draining: readiness reports 503", "delay", s.cfg.DrainDelay)
+		time.Sleep(s.cfg.DrainDelay)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	s.log.Info("shutting down")
