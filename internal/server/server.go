@@ -50,7 +50,7 @@ type Config struct {
 	// stops accepting connections, so a load balancer stops sending new
 	// ones first. Default 0 (no load balancer).
 	DrainDelay time.Duration
-	Gateway            gateway.Options
+	Gateway    gateway.Options
 
 	Logger *slog.Logger
 	Clock  clock.Clock
