@@ -3,7 +3,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run build test vet fmt-check bench fuzz clean
+.PHONY: run build test vet fmt-check web-check bench fuzz clean
 
 run:
 	$(GO) run ./cmd/switchboard serve --demo
@@ -18,9 +18,18 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
-# The whole suite: formatting, vet, every test with the race detector, and a
-# static build (the binary must not need cgo).
-test: fmt-check vet
+# Each web package (web/*/package.json) defines `npm run check`: type-check,
+# lint, rebuild, size budgets, and a failure when the committed dist/ is stale.
+web-check:
+	@for d in web/*/; do \
+	  if [ -f "$$d/package.json" ]; then \
+	    echo "== $$d"; (cd "$$d" && npm ci --no-audit --no-fund --loglevel=error && npm run check) || exit 1; \
+	  fi; \
+	done
+
+# The whole suite: formatting, vet, the web packages, every Go test with the
+# race detector (browser tests included), and a static build (no cgo).
+test: fmt-check vet web-check
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/switchboard
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
 

@@ -39,7 +39,7 @@ func Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/console/", http.StatusMovedPermanently)
 	})
-	mux.HandleFunc("GET /console/", serveFile("console.html", "text/html; charset=utf-8", consoleCSP))
-	mux.HandleFunc("GET /widget.js", serveFile("widget.js", "text/javascript; charset=utf-8", ""))
 	mux.HandleFunc("GET /demo", serveFile("demo.html", "text/html; charset=utf-8", ""))
+	registerConsole(mux) // console.go
+	registerWidget(mux)  // widget.go
 }
