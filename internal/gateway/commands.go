@@ -237,13 +237,19 @@ func (s *socket) auth(f protocol.ClientFrame) {
 	})
 }
 
+// RevokeUser closes a user's sockets with 4009: their sessions or their
+// access (role, sites) changed. The sockets stop executing commands at once.
+func (g *Gateway) RevokeUser(userID int64) {
+	for _, s := range g.hub.user(userID) {
+		s.closeAfterFlush(protocol.CloseRevoked, "session or access changed")
+	}
+}
+
 // dispatch routes a bus event to the sockets that may receive it. It runs on
 // the bus's delivery goroutine and only enqueues.
 func (g *Gateway) dispatch(e bus.Event) {
 	if e.Type == bus.TypeUserRevoked {
-		for _, s := range g.hub.user(e.UserID) {
-			s.closeAfterFlush(protocol.CloseRevoked, "session revoked")
-		}
+		g.RevokeUser(e.UserID)
 		return
 	}
 	ev := &e

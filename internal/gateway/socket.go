@@ -135,6 +135,9 @@ func (g *Gateway) serve(s *socket) {
 			return // closed by the peer, by us, or a protocol violation (too big: 1009)
 		}
 		s.lastRead.Store(g.clk.Now().UnixNano())
+		if s.isClosing() {
+			return // revoked, timed out or shutting down: run no further command
+		}
 		if typ != websocket.MessageText {
 			s.reply("", apperr.Invalid("binary_not_supported", "frames are JSON text"))
 			continue
@@ -180,6 +183,12 @@ func (s *socket) signal() {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+func (s *socket) isClosing() bool {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return s.closing
 }
 
 // closeAfterFlush writes what is queued, then closes with code.

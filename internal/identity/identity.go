@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -70,7 +71,15 @@ type Service struct {
 
 	dummyOnce sync.Once
 	dummyHash string // a bcrypt hash at opts.BcryptCost, compared for unknown emails
+
+	onRevoked atomic.Pointer[func(userID int64)]
 }
+
+// OnRevoked registers f to run, on this node, as soon as a change that
+// revokes a user's sessions or access commits, before the call that made it
+// returns. The bus event user_revoked tells the other nodes; this hook makes
+// the change take effect here at once (the gateway closes the user's sockets).
+func (s *Service) OnRevoked(f func(userID int64)) { s.onRevoked.Store(&f) }
 
 // New returns a Service over st that publishes revocations on b and reads
 // the time from clk (session expiry, login rate limits). Zero Options fields
@@ -437,6 +446,9 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (model.
 // publishRevoked tells every node to close the user's sockets. It runs in
 // OnCommit, so it must not block; it survives the caller's cancellation.
 func (s *Service) publishRevoked(ctx context.Context, userID int64) {
+	if f := s.onRevoked.Load(); f != nil {
+		(*f)(userID)
+	}
 	if s.bus == nil {
 		return
 	}

@@ -115,6 +115,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
+	s.Ident.OnRevoked(s.GW.RevokeUser)
 	api := httpapi.New(s.Chat, s.Ident, s.GW, cfg.Clock, cfg.Logger, httpapi.Options{SecureCookies: cfg.SecureCookies, TrustProxy: cfg.TrustProxy,
 		VisitorStartEvery: cfg.VisitorStartEvery, VisitorStartBurst: cfg.VisitorStartBurst})
 
