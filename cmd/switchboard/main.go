@@ -131,6 +131,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.DataDir, "data", "./switchboard-data", "data directory (SQLite database and attachments)")
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "public URL of this server, for printed links (default from --addr)")
 	fs.StringVar(&cfg.NodeID, "node-id", "", "name of this node in logs and events (default hostname-pid)")
+	fs.StringVar(&cfg.BusURL, "bus", "", "event bus between nodes: empty for one node, or nats://host:4222")
+	fs.StringVar(&cfg.BusSubject, "bus-subject", "switchboard.events", "NATS subject the nodes share")
 	fs.BoolVar(&cfg.SecureCookies, "secure-cookies", false, "mark session cookies Secure (set when served over HTTPS)")
 	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", false, "take client addresses from X-Forwarded-For (behind a reverse proxy)")
 	fs.DurationVar(&cfg.VisitorStartEvery, "visitor-session-every", time.Second, "one new visitor session per this interval per client address, after the burst")

@@ -88,6 +88,7 @@ type Gateway struct {
 	drainMu  sync.RWMutex
 	draining atomic.Bool
 	conns    sync.WaitGroup // open sockets
+	instance string         // random id of this gateway, prefix of socket ids
 	nextID   atomic.Uint64
 }
 
@@ -99,7 +100,7 @@ func New(cs *chat.Service, st store.Store, b bus.Bus, clk clock.Clock, log *slog
 	if log == nil {
 		log = slog.Default()
 	}
-	g := &Gateway{chat: cs, st: st, clk: clk, log: log, opts: opts.withDefaults()}
+	g := &Gateway{chat: cs, st: st, clk: clk, log: log, opts: opts.withDefaults(), instance: newInstanceID()}
 	g.hub.init()
 	unsub, err := b.Subscribe(g.dispatch)
 	if err != nil {

@@ -27,11 +27,13 @@ const (
 	fillPage  = 500
 )
 
-var instance = func() string {
+// newInstanceID names one gateway, so socket ids are unique across nodes
+// (and across gateways in one process, as in tests).
+func newInstanceID() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}()
+}
 
 // item is one unit of work for a socket's writer.
 type item struct {
@@ -88,7 +90,7 @@ type socket struct {
 
 func (g *Gateway) newSocket(c *websocket.Conn, origin string) *socket {
 	return &socket{
-		id: instance + "-" + strconv.FormatUint(g.nextID.Add(1), 36), g: g, conn: c, origin: origin,
+		id: g.instance + "-" + strconv.FormatUint(g.nextID.Add(1), 36), g: g, conn: c, origin: origin,
 		follows: map[int64]struct{}{}, wake: make(chan struct{}, 1), writerDone: make(chan struct{}),
 		cursors: map[int64]int64{}, typingAt: map[int64]time.Time{},
 	}

@@ -35,6 +35,11 @@ type Config struct {
 	DataDir string // SQLite database and attachments; default "./switchboard-data"
 	BaseURL string // public URL printed in links; default derived from Addr
 	NodeID  string // default: hostname-pid
+	// BusURL selects the event bus between nodes: "" for in-process (one
+	// node), or a NATS URL ("nats://host:4222", comma-separated for a
+	// cluster) to run several nodes.
+	BusURL     string
+	BusSubject string // NATS subject; default "switchboard.events"
 
 	SecureCookies bool
 	TrustProxy    bool
@@ -105,7 +110,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("open blob store: %w", err)
 	}
-	b := bus.NewMemory()
+	var b bus.Bus
+	if cfg.BusURL == "" {
+		b = bus.NewMemory()
+	} else {
+		nb, err := bus.NewNATS(ctx, cfg.BusURL, bus.NATSOptions{Name: cfg.NodeID, Subject: cfg.BusSubject, Logger: cfg.Logger})
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("connect bus: %w", err)
+		}
+		b = nb
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, Store: st, Bus: b}
 	s.Ident = identity.New(st, b, cfg.Clock, identity.Options{BcryptCost: cfg.BcryptCost, Logger: cfg.Logger})
 	s.Chat = chat.New(chat.Config{Store: st, Bus: b, Blobs: blobs, Clock: cfg.Clock, NodeID: cfg.NodeID,
