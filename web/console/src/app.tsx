@@ -1,0 +1,904 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { Fragment, type ComponentChildren } from 'preact';
+import { ApiError } from './api';
+import { client, store } from './client';
+import { CommandError } from './socket';
+import { isSet, type Entry } from './store';
+import type { Availability, Conversation, Message, Priority } from './types';
+import { ago, clock, customerName, duration, stateLabel } from './util';
+import { askNotifications, notificationsState } from './notify';
+
+// ---------- routing ----------
+
+const BASE = '/console/';
+
+function currentPath(): string {
+  const p = location.pathname.startsWith(BASE) ? location.pathname.slice(BASE.length) : '';
+  return p.replace(/\/+$/, '');
+}
+
+let routeListeners: (() => void)[] = [];
+export function navigate(path: string): void {
+  if (currentPath() === path) return;
+  history.pushState(null, '', BASE + path);
+  for (const fn of routeListeners) fn();
+}
+window.addEventListener('popstate', () => routeListeners.forEach((fn) => fn()));
+client.onNavigate = navigate;
+
+function useRoute(): string {
+  const [p, setP] = useState(currentPath());
+  useEffect(() => {
+    const fn = () => setP(currentPath());
+    routeListeners.push(fn);
+    return () => {
+      routeListeners = routeListeners.filter((f) => f !== fn);
+    };
+  }, []);
+  return p;
+}
+
+// useLive re-renders on any store or client change, and every 15 s for clocks.
+function useLive(): void {
+  const [, set] = useState(0);
+  useEffect(() => {
+    // batch bursts of changes into one render (not requestAnimationFrame:
+    // it stalls in background tabs, where the chat bar must stay current)
+    let queued = false;
+    const bump = () => {
+      if (queued) return;
+      queued = true;
+      queueMicrotask(() => {
+        queued = false;
+        set((n) => n + 1);
+      });
+    };
+    const a = store.subscribe(bump);
+    const b = client.on(bump);
+    const t = setInterval(bump, 15000);
+    return () => {
+      a();
+      b();
+      clearInterval(t);
+    };
+  }, []);
+}
+
+function errText(e: unknown): string {
+  if (e instanceof ApiError || e instanceof CommandError) {
+    const map: Record<string, string> = {
+      agent_offline: 'Go online (Available) before joining chats.',
+      chat_already_taken: 'Another agent has already taken this chat.',
+      chat_ended: 'This chat has already ended.',
+      not_a_participant: 'Join the chat before writing to the customer.',
+      supervisor_read_only: 'Supervisors can read but not write to customers.',
+    };
+    return map[e.code] ?? e.message;
+  }
+  return 'Something went wrong. Try again.';
+}
+
+// ---------- root ----------
+
+export function App() {
+  useLive();
+  const route = useRoute();
+  if (!client.booted) return <div class="boot" aria-busy="true">Loading…</div>;
+  if (!client.me) return <SignIn />;
+  return <Shell route={route} />;
+}
+
+function SignIn() {
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (ev: Event) => {
+    ev.preventDefault();
+    const f = ev.currentTarget as HTMLFormElement;
+    const email = (f.elements.namedItem('email') as HTMLInputElement).value.trim();
+    const password = (f.elements.namedItem('password') as HTMLInputElement).value;
+    setBusy(true);
+    setError('');
+    try {
+      await client.signIn(email, password);
+      if (!currentPath() || currentPath() === 'signin') navigate('active');
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'invalid_credentials') setError('Wrong email or password. Check both and try again.');
+      else if (e instanceof ApiError && e.status === 429) setError('Too many attempts. Wait a minute, then try again.');
+      else setError(errText(e));
+      (f.elements.namedItem('password') as HTMLInputElement).select();
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main class="signin">
+      <form class="signin-card" onSubmit={submit} aria-labelledby="signin-title">
+        <div class="logo" aria-hidden="true">S</div>
+        <h1 id="signin-title">Sign in to Switchboard</h1>
+        <p class="muted">The agent console</p>
+        <label>
+          Email
+          <input id="email" name="email" type="email" autocomplete="username" required autofocus />
+        </label>
+        <label>
+          Password
+          <input id="password" name="password" type="password" autocomplete="current-password" required />
+        </label>
+        {error && (
+          <p class="form-error" id="signin-error" role="alert">
+            {error}
+          </p>
+        )}
+        <button id="signin-submit" class="btn primary wide" type="submit" disabled={busy}>
+          {busy ? 'Signing in…' : 'Sign in'}
+        </button>
+      </form>
+    </main>
+  );
+}
+
+// ---------- shell ----------
+
+function Shell({ route }: { route: string }) {
+  const [help, setHelp] = useState(false);
+  const [confirmEnd, setConfirmEnd] = useState(0);
+  const convId = route.startsWith('c/') ? Number(route.slice(2)) || 0 : 0;
+
+  useEffect(() => {
+    const unread = store.totalUnread();
+    const incoming = store.queue().length;
+    const n = unread + incoming;
+    document.title = (n ? `(${n}) ` : '') + 'Switchboard';
+  });
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const t = e.target as HTMLElement;
+      const typing = t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT');
+      if (e.key === 'Escape') {
+        setHelp(false);
+        setConfirmEnd(0);
+        return;
+      }
+      if (e.key === '?' && !typing) {
+        e.preventDefault();
+        setHelp((h) => !h);
+        return;
+      }
+      if (!e.altKey) return;
+      const chips = store.chips();
+      const idx = chips.findIndex((c) => c.id === convId);
+      switch (e.code) {
+        case 'ArrowDown':
+        case 'ArrowUp': {
+          if (!chips.length) return;
+          e.preventDefault();
+          const d = e.code === 'ArrowDown' ? 1 : -1;
+          const next = chips[(idx + d + chips.length) % chips.length] ?? chips[0];
+          navigate('c/' + next.id);
+          return;
+        }
+        case 'KeyJ':
+          if (convId && store.isIncoming(convId)) {
+            e.preventDefault();
+            void client.join(convId).catch(() => {});
+          }
+          return;
+        case 'KeyE':
+          if (convId && store.isLive(convId)) {
+            e.preventDefault();
+            setConfirmEnd(convId);
+          }
+          return;
+        case 'KeyA': {
+          e.preventDefault();
+          const order: Availability[] = ['available', 'busy', 'away', 'offline'];
+          const cur = store.me?.availability ?? 'offline';
+          void client.setAvailability(order[(order.indexOf(cur) + 1) % order.length]).catch(() => {});
+          return;
+        }
+        case 'Digit1':
+          e.preventDefault();
+          navigate('active');
+          return;
+        case 'Digit2':
+          e.preventDefault();
+          navigate('queue');
+          return;
+        case 'Digit3':
+          e.preventDefault();
+          navigate('inbox');
+          return;
+        case 'Digit4':
+          e.preventDefault();
+          navigate('history');
+          return;
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [convId]);
+
+  let screen: ComponentChildren;
+  if (convId) screen = <ConversationScreen id={convId} key={convId} onEnd={() => setConfirmEnd(convId)} />;
+  else if (route === 'queue') screen = <QueueScreen />;
+  else if (route === 'inbox') screen = <TicketsScreen key="inbox" mode="inbox" />;
+  else if (route === 'history') screen = <TicketsScreen key="history" mode="history" />;
+  else screen = <ActiveScreen />;
+
+  const section = convId ? '' : route || 'active';
+  return (
+    <div class="shell">
+      <TopBar current={convId} onHelp={() => setHelp(true)} />
+      {client.socketState !== 'open' && (
+        <div class="banner" role="status" id="conn-banner">
+          {client.socketState === 'connecting' ? 'Connecting…' : 'Connection lost. Reconnecting…'}
+        </div>
+      )}
+      <div class="body">
+        <Nav section={section} />
+        <main class="main" id="main">
+          {screen}
+        </main>
+      </div>
+      {help && <HelpOverlay onClose={() => setHelp(false)} />}
+      {confirmEnd > 0 && <ConfirmEnd id={confirmEnd} onClose={() => setConfirmEnd(0)} />}
+    </div>
+  );
+}
+
+const availLabels: Record<Availability, string> = { available: 'Available', busy: 'Busy', away: 'Away', offline: 'Offline' };
+
+function TopBar({ current, onHelp }: { current: number; onHelp: () => void }) {
+  const me = store.me!;
+  const chips = store.chips();
+  const mine = chips.filter((c) => c.kind !== 'incoming').length;
+  const [err, setErr] = useState('');
+  return (
+    <header class="topbar">
+      <a class="brand" href={BASE + 'active'} onClick={(e) => { e.preventDefault(); navigate('active'); }}>
+        <span class="logo small" aria-hidden="true">S</span>
+        <span class="brand-name">Switchboard</span>
+      </a>
+      <div class="chatbar" role="list" aria-label="My chats" id="chatbar">
+        {chips.length === 0 && <span class="muted chatbar-empty">No chats yet</span>}
+        {chips.map((c) => {
+          const e = store.entries.get(c.id);
+          const unread = store.unread(c.id);
+          return (
+            <div role="listitem" class={`chip chip-${c.kind}${c.id === current ? ' current' : ''}`} data-conv={c.id} key={c.id}>
+              <button class="chip-open" onClick={() => navigate('c/' + c.id)} title={c.kind === 'incoming' ? 'Incoming: waiting for an agent' : c.kind === 'unread' ? 'Unread customer messages' : 'In this chat'}>
+                <span class="dot" aria-hidden="true" />
+                <span class="chip-name">{customerName(e)}</span>
+                {c.kind === 'unread' && <span class="count" aria-label={`${unread} unread`}>{unread}</span>}
+              </button>
+              {c.kind === 'incoming' && (
+                <button class="chip-join" onClick={() => client.join(c.id).then(() => navigate('c/' + c.id), (x) => setErr(errText(x)))}>
+                  Join
+                </button>
+              )}
+            </div>
+          );
+        })}
+      </div>
+      {err && <span class="topbar-error" role="alert" onClick={() => setErr('')}>{err}</span>}
+      <span class="capacity" title="Chats I am in / my capacity" id="capacity">
+        {mine}/{me.capacity} chats
+      </span>
+      <label class={`availability avail-${me.availability}`}>
+        <span class="dot" aria-hidden="true" />
+        <span class="sr-only">Availability</span>
+        <select id="availability" value={me.availability} onChange={(e) => client.setAvailability((e.currentTarget as HTMLSelectElement).value as Availability).catch((x) => setErr(errText(x)))}>
+          {(Object.keys(availLabels) as Availability[]).map((a) => (
+            <option value={a} key={a}>{availLabels[a]}</option>
+          ))}
+        </select>
+      </label>
+      {notificationsState() === 'default' && (
+        <button class="btn ghost small" id="enable-notifications" onClick={() => void askNotifications().then(() => store.changed())} title="Get a desktop notification for incoming chats and new messages">
+          Enable notifications
+        </button>
+      )}
+      <button class="btn ghost icon" onClick={onHelp} aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)">?</button>
+      <div class="me" title={me.email}>
+        <span class="avatar" aria-hidden="true">{initials(me.name)}</span>
+        <button class="btn ghost" id="signout" onClick={() => void client.signOut()}>Sign out</button>
+      </div>
+    </header>
+  );
+}
+
+function initials(n: string): string {
+  return n.split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0]!.toUpperCase()).join('') || '?';
+}
+
+function Nav({ section }: { section: string }) {
+  const active = store.activeChats().length;
+  const queued = store.queue().length;
+  const item = (key: string, label: string, badge?: ComponentChildren) => (
+    <li>
+      <a href={BASE + key} class={section === key ? 'nav-item current' : 'nav-item'} aria-current={section === key ? 'page' : undefined} id={'nav-' + key}
+        onClick={(e) => { e.preventDefault(); navigate(key); }}>
+        <span>{label}</span>
+        {badge}
+      </a>
+    </li>
+  );
+  return (
+    <nav class="nav" aria-label="Sections">
+      <ul>
+        {item('active', 'Active chats', active > 0 ? <span class="badge red" id="active-badge" aria-label={`${active} active`}>{active}</span> : null)}
+        {item('queue', 'Queue', queued > 0 ? <span class="badge" id="queue-badge">{queued}</span> : null)}
+        {item('inbox', 'Inbox')}
+        {item('history', 'History')}
+      </ul>
+    </nav>
+  );
+}
+
+// ---------- lists ----------
+
+function StatePill({ state }: { state?: string }) {
+  if (!state) return <span class="pill">—</span>;
+  return <span class={`pill state-${state}`}>{stateLabel[state] ?? state}</span>;
+}
+
+function PriorityTag({ p }: { p: Priority }) {
+  return <span class={`prio prio-${p}`}>{p}</span>;
+}
+
+function ActiveScreen() {
+  const rows = store.activeChats();
+  return (
+    <section aria-labelledby="active-title" class="screen">
+      <div class="screen-head">
+        <h1 id="active-title">Active chats</h1>
+        <p class="muted">Live chats whose customer is on the site now. Updates as it happens.</p>
+      </div>
+      {rows.length === 0 ? (
+        <Empty title="No live chats right now" text="When a visitor asks for a human, the chat appears here and in the bar above." />
+      ) : (
+        <ul class="rows" role="list" id="active-list" aria-label="Active chats">
+          {rows.map((e) => <ChatRow e={e} key={e.conv.id} />)}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+function ChatRow({ e }: { e: Entry }) {
+  const c = e.conv;
+  const unread = store.isMine(c.id) ? store.unread(c.id) : 0;
+  return (
+    <li class="row" data-conv={c.id}>
+      <a class="row-link" href={BASE + 'c/' + c.id} onClick={(ev) => { ev.preventDefault(); navigate('c/' + c.id); }}>
+        <span class="row-who">
+          <span class="live-dot" title="Active now" aria-label="Active now" />
+          <span class="row-name">{customerName(e)}</span>
+          {unread > 0 && <span class="count orange">{unread}</span>}
+        </span>
+        <span class="row-preview">{c.preview || '—'}</span>
+        <span class="row-meta">
+          <StatePill state={c.chat_state} />
+          <PriorityTag p={c.priority} />
+          <span class="row-assignee">{store.nameOf(c.assignee_id)}</span>
+          <span class="row-time" title={c.updated_at}>{ago(c.updated_at)}</span>
+        </span>
+      </a>
+    </li>
+  );
+}
+
+function QueueScreen() {
+  const rows = store.queue();
+  const [err, setErr] = useState('');
+  return (
+    <section class="screen" aria-labelledby="queue-title">
+      <div class="screen-head">
+        <h1 id="queue-title">Queue</h1>
+        <p class="muted">Waiting and offered chats, oldest first — the order they should be served.</p>
+      </div>
+      {err && <p class="form-error" role="alert">{err}</p>}
+      {rows.length === 0 ? (
+        <Empty title="Nobody is waiting" text="Customers waiting for an agent show up here with their wait time." />
+      ) : (
+        <ol class="rows" id="queue-list" aria-label="Queue">
+          {rows.map((e, i) => (
+            <li class="row" key={e.conv.id} data-conv={e.conv.id}>
+              <span class="row-pos">{i + 1}</span>
+              <a class="row-link" href={BASE + 'c/' + e.conv.id} onClick={(ev) => { ev.preventDefault(); navigate('c/' + e.conv.id); }}>
+                <span class="row-who"><span class="row-name">{customerName(e)}</span></span>
+                <span class="row-preview">{e.conv.preview || '—'}</span>
+                <span class="row-meta">
+                  <StatePill state={e.conv.chat_state} />
+                  <PriorityTag p={e.conv.priority} />
+                  <span class="row-time">waiting {ago(e.chat?.chat.requested_at ?? e.conv.created_at).replace('just now', '< 1 min')}</span>
+                </span>
+              </a>
+              <button class="btn primary small" onClick={() => client.join(e.conv.id).then(() => navigate('c/' + e.conv.id), (x) => setErr(errText(x)))}>Join</button>
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}
+
+function TicketsScreen({ mode }: { mode: 'inbox' | 'history' }) {
+  const [status, setStatus] = useState(mode === 'history' ? 'closed' : 'open');
+  const [assignee, setAssignee] = useState('');
+  const [tag, setTag] = useState('');
+  const [priority, setPriority] = useState('');
+  const [ids, setIds] = useState<number[]>([]);
+  const [cursor, setCursor] = useState('');
+  const [loading, setLoading] = useState(true);
+  const [err, setErr] = useState('');
+  const params = { status, assignee, tag: tag.trim().toLowerCase(), priority, limit: 50 };
+
+  const load = async (more: boolean) => {
+    setLoading(true);
+    setErr('');
+    try {
+      const page = await client.list({ ...params, cursor: more ? cursor : undefined });
+      const got = page.conversations.map((c) => c.id);
+      setIds((prev) => (more ? [...prev, ...got] : got));
+      setCursor(page.next_cursor);
+      for (const id of got) void client.ensureDetail(id);
+    } catch (e) {
+      setErr(errText(e));
+    } finally {
+      setLoading(false);
+    }
+  };
+  useEffect(() => {
+    void load(false);
+  }, [status, assignee, params.tag, priority]);
+
+  // keep the list in step with pushed conversation events
+  const rows = ids.map((id) => store.entries.get(id)).filter((e): e is Entry => !!e && (!status || e.conv.status === status));
+  const title = mode === 'history' ? 'History' : 'Inbox';
+  return (
+    <section class="screen" aria-labelledby="tickets-title">
+      <div class="screen-head">
+        <h1 id="tickets-title">{title}</h1>
+        <p class="muted">{mode === 'history' ? 'Closed chats and tickets.' : 'Tickets that need action.'}</p>
+      </div>
+      <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filters">
+        {mode === 'inbox' && (
+          <label>Status
+            <select id="filter-status" value={status} onChange={(e) => setStatus((e.currentTarget as HTMLSelectElement).value)}>
+              <option value="open">Open</option>
+              <option value="pending">Pending</option>
+              <option value="closed">Closed</option>
+              <option value="">Any</option>
+            </select>
+          </label>
+        )}
+        <label>Assignee
+          <select id="filter-assignee" value={assignee} onChange={(e) => setAssignee((e.currentTarget as HTMLSelectElement).value)}>
+            <option value="">Anyone</option>
+            <option value="me">Me</option>
+            <option value="none">Unassigned</option>
+          </select>
+        </label>
+        <label>Priority
+          <select id="filter-priority" value={priority} onChange={(e) => setPriority((e.currentTarget as HTMLSelectElement).value)}>
+            <option value="">Any</option>
+            <option value="urgent">Urgent</option>
+            <option value="high">High</option>
+            <option value="normal">Normal</option>
+            <option value="low">Low</option>
+          </select>
+        </label>
+        <label>Tag
+          <input id="filter-tag" type="search" placeholder="e.g. shipping" value={tag} onChange={(e) => setTag((e.currentTarget as HTMLInputElement).value)} />
+        </label>
+      </form>
+      {err && <p class="form-error" role="alert">{err}</p>}
+      {!loading && rows.length === 0 ? (
+        <Empty title={mode === 'history' ? 'No closed conversations' : 'Nothing needs action'} text="Try other filters." />
+      ) : (
+        <ul class="rows" id={mode + '-list'} aria-label={title} aria-busy={loading}>
+          {rows.map((e) => <TicketRow e={e} key={e.conv.id} />)}
+        </ul>
+      )}
+      {cursor && (
+        <button class="btn" disabled={loading} onClick={() => void load(true)}>Load more</button>
+      )}
+    </section>
+  );
+}
+
+function TicketRow({ e }: { e: Entry }) {
+  const c: Conversation = e.conv;
+  return (
+    <li class="row" data-conv={c.id}>
+      <a class="row-link" href={BASE + 'c/' + c.id} onClick={(ev) => { ev.preventDefault(); navigate('c/' + c.id); }}>
+        <span class="row-who"><span class="row-name">{customerName(e)}</span></span>
+        <span class="row-preview">{c.preview || '—'}</span>
+        <span class="row-meta">
+          <span class={`pill status-${c.status}`}>{c.status}</span>
+          <PriorityTag p={c.priority} />
+          {c.tags.map((t) => <span class="tag" key={t}>{t}</span>)}
+          <span class="row-assignee">{store.nameOf(c.assignee_id)}</span>
+          <span class="row-time" title={c.updated_at}>{ago(c.updated_at)}</span>
+        </span>
+      </a>
+    </li>
+  );
+}
+
+function Empty({ title, text }: { title: string; text: string }) {
+  return (
+    <div class="empty">
+      <p class="empty-title">{title}</p>
+      <p class="muted">{text}</p>
+    </div>
+  );
+}
+
+// ---------- conversation ----------
+
+function ConversationScreen({ id, onEnd }: { id: number; onEnd: () => void }) {
+  const [err, setErr] = useState('');
+  useEffect(() => {
+    void client.open(id);
+    return () => client.close();
+  }, [id]);
+  const e = store.entries.get(id);
+  if (!e) return <div class="screen"><p class="muted" aria-busy="true">Loading conversation…</p></div>;
+  const c = e.conv;
+  const live = store.isLive(id);
+  const mine = store.isMine(id);
+  const incoming = store.isIncoming(id);
+  const presence = store.presenceOf(c.contact_id);
+  const role = store.me?.role;
+  const canEnd = live && (mine || role === 'admin');
+  const takenBy = c.chat_state === 'active' && !mine ? (e.chat?.participants ?? []).filter((p) => !isSet(p.left_at)).map((p) => p.name).join(', ') : '';
+  const act = (p: Promise<unknown>) => p.then(() => setErr(''), (x) => setErr(errText(x)));
+
+  return (
+    <div class="conversation">
+      <section class="conv-main" aria-labelledby="conv-title">
+        <header class="conv-head">
+          <button class="btn ghost back" onClick={() => history.length > 1 ? history.back() : navigate('active')} aria-label="Back">←</button>
+          <div class="conv-title">
+            <h1 id="conv-title">{customerName(e)}</h1>
+            <div class="conv-sub">
+              {presence ? <span class="badge green" id="live-badge">Live</span> : <span class="badge grey">Offline</span>}
+              {presence && presence.minimized && <span class="muted">widget minimised</span>}
+              {presence && presence.url && <span class="muted ellipsis" title={presence.url}>on {presence.title || presence.url}</span>}
+              <StatePill state={c.chat_state} />
+              {takenBy && <span class="taken" id="taken-by">Taken by {takenBy}</span>}
+            </div>
+          </div>
+          <div class="conv-actions">
+            {incoming && <button class="btn primary" id="join" onClick={() => act(client.join(id))}>Join chat</button>}
+            {mine && <button class="btn" id="leave" onClick={() => act(client.leave(id))}>Leave</button>}
+            {canEnd && <button class="btn danger" id="end-chat" onClick={onEnd}>End chat</button>}
+          </div>
+        </header>
+        {err && <p class="form-error conv-error" role="alert">{err}</p>}
+        <Timeline id={id} />
+        <Composer id={id} canReply={mine} live={live} incoming={incoming} onJoin={() => act(client.join(id))} />
+      </section>
+      <CustomerPanel e={e} onErr={setErr} />
+    </div>
+  );
+}
+
+function Timeline({ id }: { id: number }) {
+  const items = store.timeline(id);
+  const ref = useRef<HTMLDivElement>(null);
+  const stick = useRef(true);
+  const typingName = store.visitorTyping(id);
+  const visitorRead = store.visitorReadSeq(id);
+  let lastSeenSeq = 0;
+  for (const m of items) if (m.author_kind === 'agent' && m.kind === 'text' && m.seq <= visitorRead) lastSeenSeq = m.seq;
+
+  useEffect(() => {
+    const el = ref.current;
+    if (el && stick.current) el.scrollTop = el.scrollHeight;
+  });
+  // re-check the typing indicator's expiry
+  useEffect(() => {
+    if (!typingName) return;
+    const t = setTimeout(() => store.changed(), 6500);
+    return () => clearTimeout(t);
+  }, [typingName]);
+
+  return (
+    <div class="timeline" role="log" aria-label="Conversation timeline" aria-live="polite" id="timeline" ref={ref}
+      onScroll={(ev) => {
+        const el = ev.currentTarget as HTMLElement;
+        stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+      }}>
+      <ol class="timeline-list">
+      {items.map((m) => <TimelineEntry m={m} seen={m.seq === lastSeenSeq} key={m.seq} />)}
+      {typingName && (
+        <li class="typing" id="visitor-typing" aria-live="polite">
+          <span class="typing-dots" aria-hidden="true"><i /><i /><i /></span> {typingName} is typing…
+        </li>
+      )}
+      </ol>
+    </div>
+  );
+}
+
+function TimelineEntry({ m, seen }: { m: Message; seen: boolean }) {
+  if (m.kind === 'event' || m.author_kind === 'system') {
+    return (
+      <li class="entry system" data-seq={m.seq}>
+        <span>{m.body}</span> <time dateTime={m.created_at}>{clock(m.created_at)}</time>
+      </li>
+    );
+  }
+  const cls = m.kind === 'note' ? 'note' : m.author_kind === 'visitor' ? 'visitor' : m.author_kind === 'bot' ? 'bot' : 'agent';
+  return (
+    <li class={`entry ${cls}`} data-seq={m.seq}>
+      <div class="bubble">
+        <div class="entry-head">
+          {m.kind === 'note' && <span class="note-label">Internal note</span>}
+          <span class="author">{m.author_name || (m.author_kind === 'visitor' ? 'Customer' : m.author_kind)}</span>
+          <time dateTime={m.created_at} title={m.created_at}>{clock(m.created_at)}</time>
+        </div>
+        {m.body && <div class="body-text">{m.body}</div>}
+        {m.attachment && <AttachmentView a={m.attachment} />}
+        {seen && <div class="seen" aria-label="Seen by the customer">Seen</div>}
+      </div>
+    </li>
+  );
+}
+
+function AttachmentView({ a }: { a: NonNullable<Message['attachment']> }) {
+  const href = `/api/v1/attachments/${a.id}`;
+  if (a.content_type.startsWith('image/')) {
+    return (
+      <a href={href} target="_blank" rel="noopener noreferrer" class="attachment">
+        <img src={href} alt={a.name} loading="lazy" />
+      </a>
+    );
+  }
+  return (
+    <a href={href} class="attachment file" rel="noopener noreferrer">📎 {a.name} <span class="muted">({Math.ceil(a.size / 1024)} KB)</span></a>
+  );
+}
+
+function Composer({ id, canReply, live, incoming, onJoin }: { id: number; canReply: boolean; live: boolean; incoming: boolean; onJoin: () => void }) {
+  const [note, setNote] = useState(!canReply);
+  const [text, setText] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [err, setErr] = useState('');
+  const [file, setFile] = useState<File | null>(null);
+  const ta = useRef<HTMLTextAreaElement>(null);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const typingSent = useRef(0);
+  const stopTimer = useRef(0);
+
+  useEffect(() => setNote(!canReply), [canReply]);
+  useEffect(() => ta.current?.focus(), [id, canReply]);
+
+  const stopTyping = () => {
+    clearTimeout(stopTimer.current);
+    if (typingSent.current) {
+      typingSent.current = 0;
+      client.typing(id, false);
+    }
+  };
+  useEffect(() => stopTyping, [id]);
+
+  const onInput = (v: string) => {
+    setText(v);
+    if (note || !canReply) return;
+    const now = Date.now();
+    if (v.trim() && now - typingSent.current > 2000) {
+      typingSent.current = now;
+      client.typing(id, true);
+    }
+    clearTimeout(stopTimer.current);
+    stopTimer.current = window.setTimeout(stopTyping, 4000);
+    if (!v.trim()) stopTyping();
+  };
+
+  const submit = async () => {
+    const body = text;
+    if ((!body.trim() && !file) || busy) return;
+    if (!note && !canReply) return;
+    setBusy(true);
+    setErr('');
+    try {
+      let att: number | undefined;
+      if (file && !note) att = await client.upload(id, file);
+      await client.send(id, body, note, att);
+      setText('');
+      setFile(null);
+      stopTyping();
+    } catch (x) {
+      setErr(errText(x));
+    } finally {
+      setBusy(false);
+      ta.current?.focus();
+    }
+  };
+
+  const replyBlocked = !note && !canReply;
+  return (
+    <form class={note ? 'composer note-mode' : 'composer'} onSubmit={(e) => { e.preventDefault(); void submit(); }} aria-label="Composer">
+      <div class="composer-tabs" role="tablist" aria-label="Write">
+        <button type="button" role="tab" aria-selected={!note} id="mode-reply" class={!note ? 'tab current' : 'tab'} onClick={() => setNote(false)}>Reply</button>
+        <button type="button" role="tab" aria-selected={note} id="mode-note" class={note ? 'tab current' : 'tab'} onClick={() => setNote(true)}>Internal note</button>
+        <span class="muted composer-hint">Enter to send · Shift+Enter for a new line</span>
+      </div>
+      {replyBlocked ? (
+        <div class="composer-blocked">
+          {incoming ? (
+            <><span>Join the chat to reply to the customer.</span> <button type="button" class="btn primary small" onClick={onJoin}>Join chat</button></>
+          ) : (
+            <span>{live ? 'Another agent is in this chat. You can add internal notes.' : 'This chat has ended. You can add internal notes.'}</span>
+          )}
+        </div>
+      ) : (
+        <>
+          <textarea id="composer-input" ref={ta} rows={3} value={text}
+            placeholder={note ? 'Internal note — only your team sees this' : 'Write a reply…'}
+            aria-label={note ? 'Internal note' : 'Reply to the customer'}
+            onInput={(e) => onInput((e.currentTarget as HTMLTextAreaElement).value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+                e.preventDefault();
+                void submit();
+              }
+            }}
+            onPaste={(e) => {
+              const f = [...(e.clipboardData?.files ?? [])][0];
+              if (f && !note) {
+                e.preventDefault();
+                setFile(f);
+              }
+            }}
+            onBlur={stopTyping}
+          />
+          <div class="composer-foot">
+            {!note && (
+              <>
+                <input type="file" ref={fileInput} class="sr-only" id="file-input" onChange={(e) => setFile((e.currentTarget as HTMLInputElement).files?.[0] ?? null)} />
+                <button type="button" class="btn ghost small" onClick={() => fileInput.current?.click()}>Attach file</button>
+                {file && <span class="file-chip">{file.name} <button type="button" class="btn ghost small" aria-label="Remove attachment" onClick={() => setFile(null)}>×</button></span>}
+              </>
+            )}
+            {err && <span class="form-error inline" role="alert">{err}</span>}
+            <button type="submit" class={note ? 'btn note-btn' : 'btn primary'} id="send" disabled={busy}>{note ? 'Add note' : 'Send'}</button>
+          </div>
+        </>
+      )}
+    </form>
+  );
+}
+
+function CustomerPanel({ e, onErr }: { e: Entry; onErr: (s: string) => void }) {
+  const c = e.conv;
+  const contact = e.contact;
+  const presence = store.presenceOf(c.contact_id);
+  const chat = e.chat?.chat;
+  const [tag, setTag] = useState('');
+  const addTag = async (ev: Event) => {
+    ev.preventDefault();
+    const t = tag.trim().toLowerCase();
+    if (!t) return;
+    try {
+      await client.setTags(c.id, [...c.tags.filter((x) => x !== t), t]);
+      setTag('');
+    } catch (x) {
+      onErr(errText(x));
+    }
+  };
+  const attrs = Object.entries(contact?.attributes ?? {});
+  return (
+    <aside class="customer" aria-label="Customer">
+      <section class="panel">
+        <h2>Customer</h2>
+        <dl>
+          <dt>Name</dt><dd id="customer-name">{contact?.name || '—'}</dd>
+          <dt>Email</dt><dd id="customer-email">{contact?.email || 'Anonymous'}</dd>
+          {attrs.map(([k, v]) => (<Fragment key={k}><dt>{k}</dt><dd>{v}</dd></Fragment>))}
+          <dt>Current page</dt>
+          <dd id="customer-page" class="ellipsis">{presence ? (presence.url ? <span title={presence.url}>{presence.title || presence.url}</span> : 'On the site') : 'Not on the site'}</dd>
+          {presence && <><dt>Widget</dt><dd>{presence.minimized ? 'Minimised' : 'Open'}{presence.visible ? '' : ' · tab hidden'}</dd></>}
+        </dl>
+      </section>
+      <section class="panel">
+        <h2>Ticket</h2>
+        <label class="field">Priority
+          <select id="priority" value={c.priority} onChange={(ev) => client.setPriority(c.id, (ev.currentTarget as HTMLSelectElement).value).catch((x) => onErr(errText(x)))}>
+            <option value="low">Low</option>
+            <option value="normal">Normal</option>
+            <option value="high">High</option>
+            <option value="urgent">Urgent</option>
+          </select>
+        </label>
+        <div class="field">
+          <span>Tags</span>
+          <ul class="tags" id="tags" aria-label="Tags">
+            {c.tags.map((t) => (
+              <li class="tag" key={t}>{t}
+                <button class="tag-x" aria-label={`Remove tag ${t}`} onClick={() => client.setTags(c.id, c.tags.filter((x) => x !== t)).catch((x) => onErr(errText(x)))}>×</button>
+              </li>
+            ))}
+          </ul>
+          <form class="tag-form" onSubmit={addTag}>
+            <input id="tag-input" value={tag} placeholder="Add a tag" aria-label="Add a tag" maxLength={50} onInput={(ev) => setTag((ev.currentTarget as HTMLInputElement).value)} />
+            <button class="btn small" type="submit">Add</button>
+          </form>
+        </div>
+        <dl>
+          <dt>Status</dt><dd>{c.status}</dd>
+          <dt>Assignee</dt><dd>{store.nameOf(c.assignee_id)}</dd>
+          {chat && <><dt>Waited</dt><dd>{duration(chat.requested_at, isSet(chat.first_joined_at) ? chat.first_joined_at : chat.ended_at)}</dd></>}
+          {chat && isSet(chat.first_joined_at) && <><dt>Duration</dt><dd>{duration(chat.first_joined_at, chat.ended_at)}</dd></>}
+          <dt>Started</dt><dd>{clock(c.created_at)}</dd>
+        </dl>
+      </section>
+    </aside>
+  );
+}
+
+// ---------- overlays ----------
+
+function Modal({ title, onClose, children, id }: { title: string; onClose: () => void; children: ComponentChildren; id: string }) {
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const prev = document.activeElement as HTMLElement | null;
+    ref.current?.querySelector<HTMLElement>('[data-autofocus]')?.focus();
+    return () => prev?.focus();
+  }, []);
+  return (
+    <div class="overlay" onClick={(e) => e.target === e.currentTarget && onClose()}>
+      <div class="modal" role="dialog" aria-modal="true" aria-labelledby={id + '-title'} id={id} ref={ref}>
+        <h2 id={id + '-title'}>{title}</h2>
+        {children}
+      </div>
+    </div>
+  );
+}
+
+function ConfirmEnd({ id, onClose }: { id: number; onClose: () => void }) {
+  const [err, setErr] = useState('');
+  const e = store.entries.get(id);
+  return (
+    <Modal title="End this chat?" onClose={onClose} id="confirm-end">
+      <p>The chat with <strong>{customerName(e)}</strong> ends for everyone and the customer is told. The conversation stays in History.</p>
+      {err && <p class="form-error" role="alert">{err}</p>}
+      <div class="modal-actions">
+        <button class="btn" onClick={onClose}>Cancel</button>
+        <button class="btn danger" id="confirm-end-yes" data-autofocus onClick={() => client.end(id).then(onClose, (x) => setErr(errText(x)))}>End chat</button>
+      </div>
+    </Modal>
+  );
+}
+
+const shortcuts: [string, string][] = [
+  ['?', 'Show or hide this help'],
+  ['Enter', 'Send the message'],
+  ['Shift + Enter', 'New line in the message'],
+  ['Alt + ↓ / Alt + ↑', 'Next / previous chat in the bar'],
+  ['Alt + J', 'Join the open chat'],
+  ['Alt + E', 'End the open chat (asks first)'],
+  ['Alt + A', 'Switch availability'],
+  ['Alt + 1 … 4', 'Active chats, Queue, Inbox, History'],
+  ['Esc', 'Close a dialog'],
+];
+
+function HelpOverlay({ onClose }: { onClose: () => void }) {
+  return (
+    <Modal title="Keyboard shortcuts" onClose={onClose} id="help">
+      <table class="shortcuts">
+        <tbody>
+          {shortcuts.map(([k, d]) => (
+            <tr key={k}><td><kbd>{k}</kbd></td><td>{d}</td></tr>
+          ))}
+        </tbody>
+      </table>
+      <div class="modal-actions"><button class="btn" data-autofocus onClick={onClose}>Close</button></div>
+    </Modal>
+  );
+}

@@ -1,0 +1,320 @@
+// The console's controller: wires the REST API and the staff socket into the
+// store, decides which conversations to follow, and exposes the actions the
+// screens call.
+
+import { api, ApiError, q, setCSRF, setUnauthenticatedHandler } from './api';
+import { StaffSocket, type SocketState } from './socket';
+import { Store } from './store';
+import { notifyOnce } from './notify';
+import type { Availability, ChatView, Conversation, ConversationView, Me, Message, Presence, ReadMark, TypingEvent, User } from './types';
+
+export const store = new Store();
+
+type Listener = () => void;
+
+class Client {
+  me: Me | null = null;
+  booted = false;
+  socketState: SocketState = 'closed';
+  openId = 0; // the conversation on screen
+  onNavigate: (path: string) => void = () => {};
+  private liveReady = false; // replays of the first load do not notify
+  private followed = new Set<number>();
+  private detailInFlight = new Map<number, Promise<void>>();
+  private listeners = new Set<Listener>();
+  private socket: StaffSocket;
+  private clientSeq = 0;
+  private tab = Math.random().toString(36).slice(2, 10);
+
+  constructor() {
+    this.socket = new StaffSocket({
+      onHello: (d) => this.onHello(d),
+      onEvent: (f) => this.onEvent(f.type, f.conversation_id ?? 0, f.data),
+      onState: (s) => {
+        this.socketState = s;
+        this.emit();
+      },
+      onRevoked: () => void this.checkSession(),
+    });
+    setUnauthenticatedHandler(() => this.signedOut());
+    window.addEventListener('online', () => this.socket.reconnectNow());
+    window.addEventListener('focus', () => this.markOpenRead());
+    document.addEventListener('visibilitychange', () => this.markOpenRead());
+  }
+
+  on(fn: Listener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private emit(): void {
+    for (const fn of this.listeners) fn();
+  }
+
+  async boot(): Promise<void> {
+    try {
+      const me = await api<Me>('GET', '/me', undefined, { quiet401: true });
+      this.start(me);
+    } catch {
+      /* not signed in (or server down): the sign-in screen says so on submit */
+    }
+    this.booted = true;
+    this.emit();
+  }
+
+  async signIn(email: string, password: string): Promise<void> {
+    const me = await api<Me>('POST', '/auth/login', { email, password }, { quiet401: true });
+    this.start(me);
+    this.emit();
+  }
+
+  async signOut(): Promise<void> {
+    try {
+      await api('POST', '/auth/logout');
+    } finally {
+      this.signedOut();
+    }
+  }
+
+  private signedOut(): void {
+    this.socket.stop();
+    this.me = null;
+    store.me = null;
+    store.entries.clear();
+    this.followed.clear();
+    setCSRF('');
+    store.changed();
+    this.emit();
+  }
+
+  private async checkSession(): Promise<void> {
+    try {
+      await api<Me>('GET', '/me', undefined, { quiet401: true });
+      this.socket.start(); // session still valid (e.g. password changed elsewhere is 401)
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) this.signedOut();
+      else setTimeout(() => void this.checkSession(), 3000);
+    }
+  }
+
+  private start(me: Me): void {
+    this.me = me;
+    setCSRF(me.csrf_token);
+    store.setMe(me.user);
+    this.socket.start();
+  }
+
+  private onHello(d: { epoch: string; user: User }): void {
+    store.setEpoch(d.epoch);
+    store.setMe(d.user);
+    if (this.me) this.me.user = d.user;
+    for (const id of this.followed) this.subscribe(id);
+    void this.loadLive();
+  }
+
+  // loadLive lists every live chat (and refreshes them after a reconnect).
+  async loadLive(): Promise<void> {
+    let cursor = '';
+    const seen = new Set<number>();
+    do {
+      const page = await api<{ conversations: Conversation[]; next_cursor: string }>('GET', '/conversations' + q({ live: 'true', limit: 200, cursor }));
+      for (const c of page.conversations) {
+        seen.add(c.id);
+        store.upsertConversation(c);
+        this.follow(c.id);
+        void this.ensureDetail(c.id, true);
+      }
+      cursor = page.next_cursor;
+    } while (cursor);
+    setTimeout(() => (this.liveReady = true), 2000);
+    // chats that ended while we were away
+    for (const e of store.entries.values()) {
+      if (store.isLive(e.conv.id) && !seen.has(e.conv.id)) void this.ensureDetail(e.conv.id, true);
+    }
+  }
+
+  ensureDetail(id: number, force = false): Promise<void> {
+    const e = store.entries.get(id);
+    if (e?.detail && !force) return Promise.resolve();
+    let p = this.detailInFlight.get(id);
+    if (p) return p;
+    p = api<ConversationView>('GET', `/conversations/${id}`)
+      .then((v) => {
+        store.applyView(v);
+        this.syncFollow(id);
+      })
+      .catch(() => {})
+      .finally(() => this.detailInFlight.delete(id));
+    this.detailInFlight.set(id, p);
+    return p;
+  }
+
+  // follow live conversations and the one on screen; let go of the rest.
+  private syncFollow(id: number): void {
+    if (store.isLive(id) || id === this.openId) this.follow(id);
+    else this.unfollow(id);
+  }
+
+  follow(id: number): void {
+    if (this.followed.has(id)) return;
+    this.followed.add(id);
+    if (this.socket.connected) this.subscribe(id);
+  }
+
+  private unfollow(id: number): void {
+    if (!this.followed.delete(id)) return;
+    if (this.socket.connected) this.socket.command('unsubscribe', { conversation_id: id }).catch(() => {});
+  }
+
+  private subscribe(id: number): void {
+    const after = store.epoch ? store.cursor(id) : 0;
+    this.socket
+      .command<{ epoch: string; last_seq: number; recovered: boolean }>('subscribe', { conversation_id: id, after_seq: after, epoch: after ? store.epoch : '' })
+      .then((ack) => {
+        if (!ack.recovered) void this.reloadTimeline(id, ack.last_seq);
+        else if (id === this.openId) this.markOpenRead();
+      })
+      .catch(() => {});
+  }
+
+  // reloadTimeline pages the timeline over REST (when the socket cannot replay).
+  private async reloadTimeline(id: number, lastSeq: number): Promise<void> {
+    store.resetTimeline(id);
+    let after = 0;
+    while (after < lastSeq) {
+      const page = await api<{ messages: Message[] }>('GET', `/conversations/${id}/messages` + q({ after_seq: after, limit: 200 }));
+      if (!page.messages.length) break;
+      store.addMessages(page.messages);
+      after = page.messages[page.messages.length - 1].seq;
+    }
+  }
+
+  private onEvent(type: string, cid: number, data: unknown): void {
+    switch (type) {
+      case 'message': {
+        const m = data as Message;
+        if (!store.addMessage(m)) break;
+        if (m.conversation_id === this.openId) this.markOpenRead();
+        // a live customer message in one of my chats that is not on screen
+        if (this.liveReady && m.author_kind === 'visitor' && store.isMine(m.conversation_id) && (m.conversation_id !== this.openId || document.visibilityState !== 'visible')) {
+          notifyOnce(`msg:${m.conversation_id}:${m.seq}`, m.author_name || 'Customer', m.body || 'Sent a file', () => this.onNavigate('c/' + m.conversation_id));
+        }
+        break;
+      }
+      case 'conversation': {
+        const c = data as Conversation;
+        const known = store.entries.has(c.id);
+        store.upsertConversation(c);
+        if ((c.chat_state === 'waiting' || c.chat_state === 'pending') && c.chat_id) {
+          notifyOnce(`chat:${c.chat_id}`, 'Incoming chat', c.preview || 'A customer is waiting', () => this.onNavigate('c/' + c.id));
+        }
+        if (!known || store.isLive(c.id)) void this.ensureDetail(c.id, !known);
+        this.syncFollow(c.id);
+        break;
+      }
+      case 'chat': {
+        if (!store.entries.has(cid)) {
+          void this.ensureDetail(cid);
+          break;
+        }
+        store.applyChat(cid, data as ChatView);
+        this.syncFollow(cid);
+        break;
+      }
+      case 'typing':
+        store.applyTyping(cid, data as TypingEvent);
+        break;
+      case 'read':
+        store.applyRead(data as ReadMark);
+        break;
+      case 'presence':
+        store.applyPresence(data as Presence);
+        break;
+      case 'availability': {
+        const a = data as { user_id: number; name: string; availability: Availability };
+        store.staffNames.set(a.user_id, a.name);
+        if (store.me && a.user_id === store.me.id) store.setMe({ ...store.me, availability: a.availability });
+        else store.changed();
+        break;
+      }
+    }
+  }
+
+  // open shows a conversation: detail, follow, and read.
+  async open(id: number): Promise<void> {
+    const prev = this.openId;
+    this.openId = id;
+    if (prev && prev !== id) this.syncFollow(prev);
+    this.follow(id);
+    await this.ensureDetail(id, true);
+    this.markOpenRead();
+  }
+
+  close(): void {
+    const prev = this.openId;
+    this.openId = 0;
+    if (prev) this.syncFollow(prev);
+  }
+
+  markOpenRead(): void {
+    const id = this.openId;
+    if (!id || document.visibilityState !== 'visible') return;
+    const tl = store.timeline(id);
+    if (!tl.length) return;
+    const last = tl[tl.length - 1].seq;
+    if (store.markRead(id, last)) this.socket.command('read', { conversation_id: id, seq: last }).catch(() => {});
+  }
+
+  clientId(): string {
+    return `console-${this.tab}-${Date.now().toString(36)}-${++this.clientSeq}`;
+  }
+
+  async send(id: number, body: string, note: boolean, attachmentId?: number): Promise<void> {
+    const data: Record<string, unknown> = { conversation_id: id, client_id: this.clientId(), body };
+    if (attachmentId) data.attachment_id = attachmentId;
+    const m = await this.socket.command<Message>(note ? 'note' : 'send', data);
+    store.addMessage(m);
+  }
+
+  typing(id: number, typing: boolean): void {
+    if (this.socket.connected) this.socket.command('typing', { conversation_id: id, typing }).catch(() => {});
+  }
+
+  private async viewCommand(type: string, id: number): Promise<void> {
+    const v = await this.socket.command<ConversationView>(type, { conversation_id: id });
+    store.applyView(v);
+    this.syncFollow(id);
+  }
+
+  join = (id: number) => this.viewCommand('join', id);
+  leave = (id: number) => this.viewCommand('leave', id);
+  end = (id: number) => this.viewCommand('end_chat', id);
+
+  async setAvailability(a: Availability): Promise<void> {
+    const u = await api<User>('PUT', '/me/availability', { availability: a });
+    store.setMe(u);
+  }
+
+  async setTags(id: number, tags: string[]): Promise<void> {
+    store.upsertConversation(await api<Conversation>('PUT', `/conversations/${id}/tags`, { tags }));
+  }
+
+  async setPriority(id: number, priority: string): Promise<void> {
+    store.upsertConversation(await api<Conversation>('PUT', `/conversations/${id}/priority`, { priority }));
+  }
+
+  async upload(id: number, file: File): Promise<number> {
+    const fd = new FormData();
+    fd.append('file', file, file.name || 'pasted-image.png');
+    const a = await api<{ id: number }>('POST', `/conversations/${id}/attachments`, fd);
+    return a.id;
+  }
+
+  async list(params: Record<string, string | number | undefined>): Promise<{ conversations: Conversation[]; next_cursor: string }> {
+    const page = await api<{ conversations: Conversation[]; next_cursor: string }>('GET', '/conversations' + q(params));
+    for (const c of page.conversations) store.upsertConversation(c);
+    return page;
+  }
+}
+
+export const client = new Client();

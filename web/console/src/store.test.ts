@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest';
+import { Store } from './store';
+import type { Conversation, Message, User } from './types';
+
+const me: User = { id: 2, email: 'alice@demo.test', name: 'Alice Agent', role: 'agent', disabled: false, availability: 'available', capacity: 5 };
+
+function conv(id: number, over: Partial<Conversation> = {}): Conversation {
+  return {
+    id, site_id: 1, contact_id: 10 + id, channel: 'widget', status: 'open', priority: 'normal', tags: [], last_seq: 0,
+    chat_id: id, chat_state: 'waiting', preview: '', last_message_at: '0001-01-01T00:00:00Z',
+    created_at: `2026-11-21T05:00:0${id}Z`, updated_at: `2026-11-21T05:00:0${id}Z`, ...over,
+  };
+}
+
+function msg(cid: number, seq: number, over: Partial<Message> = {}): Message {
+  return {
+    id: cid * 100 + seq, conversation_id: cid, seq, author_kind: 'visitor', author_id: 11, kind: 'text', visibility: 'public',
+    body: `m${seq}`, created_at: `2026-11-21T05:01:${String(seq).padStart(2, '0')}Z`, ...over,
+  };
+}
+
+describe('Store timelines', () => {
+  it('de-duplicates by seq (replay, echo and ack of the same message)', () => {
+    const s = new Store();
+    expect(s.addMessage(msg(1, 1))).toBe(true);
+    expect(s.addMessage(msg(1, 2))).toBe(true);
+    expect(s.addMessage(msg(1, 2))).toBe(false);
+    expect(s.addMessages([msg(1, 1), msg(1, 2), msg(1, 3)])).toBe(1);
+    expect(s.timeline(1).map((m) => m.seq)).toEqual([1, 2, 3]);
+  });
+
+  it('keeps the timeline in seq order whatever the arrival order', () => {
+    const s = new Store();
+    s.addMessage(msg(1, 3));
+    s.addMessage(msg(1, 1));
+    s.addMessage(msg(1, 2));
+    expect(s.timeline(1).map((m) => m.seq)).toEqual([1, 2, 3]);
+  });
+
+  it('resumes from the highest contiguous seq, per conversation', () => {
+    const s = new Store();
+    expect(s.cursor(1)).toBe(0);
+    s.addMessages([msg(1, 1), msg(1, 2), msg(1, 4)]);
+    s.addMessages([msg(2, 1)]);
+    expect(s.cursor(1)).toBe(2); // 3 is missing: resume from 2 so the server refills it
+    expect(s.cursor(2)).toBe(1);
+    s.addMessage(msg(1, 3));
+    expect(s.cursor(1)).toBe(4);
+  });
+
+  it('simulated reconnect: a replay after the cursor shows every message exactly once', () => {
+    const s = new Store();
+    s.setEpoch('e1');
+    s.addMessages([msg(1, 1), msg(1, 2)]);
+    // socket drops; meanwhile seq 3 and 4 were written. The server replays
+    // after_seq=cursor and a late live event of seq 2 also arrives.
+    const after = s.cursor(1);
+    expect(after).toBe(2);
+    s.addMessage(msg(1, 2));
+    s.addMessages([msg(1, 3), msg(1, 4)]);
+    expect(s.setEpoch('e1')).toBe(false);
+    expect(s.timeline(1).map((m) => m.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('drops timelines and cursors when the epoch changes', () => {
+    const s = new Store();
+    s.setEpoch('e1');
+    s.addMessages([msg(1, 1), msg(1, 2)]);
+    expect(s.setEpoch('e2')).toBe(true);
+    expect(s.cursor(1)).toBe(0);
+    expect(s.timeline(1)).toEqual([]);
+  });
+
+  it('updates the preview from followed messages, ignoring notes', () => {
+    const s = new Store();
+    s.upsertConversation(conv(1));
+    s.addMessage(msg(1, 1, { body: 'Where is my order?' }));
+    s.addMessage(msg(1, 2, { author_kind: 'agent', author_id: 2, kind: 'note', visibility: 'internal', body: 'secret' }));
+    expect(s.entries.get(1)!.conv.preview).toBe('Where is my order?');
+    expect(s.entries.get(1)!.conv.last_seq).toBe(2);
+    // an older conversation event does not roll the preview back
+    s.upsertConversation(conv(1, { updated_at: '2026-11-21T05:01:05Z', preview: 'old', last_seq: 1 }));
+    expect(s.entries.get(1)!.conv.preview).toBe('Where is my order?');
+  });
+});
+
+describe('Store unread counts and chips', () => {
+  function setup() {
+    const s = new Store();
+    s.setMe(me);
+    s.upsertConversation(conv(1, { chat_state: 'active', assignee_id: 2 }));
+    s.applyChat(1, { chat: { id: 1, conversation_id: 1, state: 'active', requested_at: '2026-11-21T05:00:01Z', offered_at: '0001-01-01T00:00:00Z', first_joined_at: '2026-11-21T05:00:02Z', first_response_at: '0001-01-01T00:00:00Z', ended_at: '0001-01-01T00:00:00Z' }, participants: [{ user_id: 2, name: 'Alice Agent', joined_at: '2026-11-21T05:00:02Z' }] });
+    s.upsertConversation(conv(2));
+    return s;
+  }
+
+  it('counts customer messages after my read mark only', () => {
+    const s = setup();
+    s.addMessages([msg(1, 1, { author_kind: 'system', kind: 'event' }), msg(1, 2), msg(1, 3)]);
+    expect(s.unread(1)).toBe(2);
+    s.addMessage(msg(1, 3)); // duplicate does not count twice
+    expect(s.unread(1)).toBe(2);
+    expect(s.markRead(1, 2)).toBe(true);
+    expect(s.unread(1)).toBe(1);
+    expect(s.markRead(1, 1)).toBe(false); // never backwards
+    expect(s.unread(1)).toBe(1);
+  });
+
+  it('my own message marks everything before it read', () => {
+    const s = setup();
+    s.addMessages([msg(1, 1), msg(1, 2)]);
+    s.addMessage(msg(1, 3, { author_kind: 'agent', author_id: 2 }));
+    expect(s.unread(1)).toBe(0);
+  });
+
+  it('read events of mine move the mark; the visitor mark is kept apart', () => {
+    const s = setup();
+    s.addMessages([msg(1, 1), msg(1, 2)]);
+    s.applyRead({ conversation_id: 1, reader_kind: 'visitor', reader_id: 11, seq: 2, at: '' });
+    expect(s.unread(1)).toBe(2);
+    expect(s.visitorReadSeq(1)).toBe(2);
+    s.applyRead({ conversation_id: 1, reader_kind: 'agent', reader_id: 2, seq: 2, at: '' });
+    expect(s.unread(1)).toBe(0);
+    s.applyRead({ conversation_id: 1, reader_kind: 'agent', reader_id: 3, seq: 1, at: '' }); // a colleague
+    expect(s.readSeq(1)).toBe(2);
+  });
+
+  it('chips: red incoming, green mine, orange unread; total only over my chats', () => {
+    const s = setup();
+    expect(s.chips()).toEqual([{ id: 1, kind: 'mine' }, { id: 2, kind: 'incoming' }]);
+    s.addMessage(msg(1, 1));
+    s.addMessage(msg(2, 1));
+    expect(s.chips()[0]).toEqual({ id: 1, kind: 'unread' });
+    expect(s.totalUnread()).toBe(1);
+    s.upsertConversation(conv(2, { chat_state: 'ended', status: 'closed', updated_at: '2026-11-21T06:00:00Z' }));
+    expect(s.chips().map((c) => c.id)).toEqual([1]);
+  });
+
+  it('active chats need a live chat and the customer online', () => {
+    const s = setup();
+    expect(s.activeChats()).toEqual([]);
+    const p = { visitor_session_id: 5, site_id: 1, contact_id: 12, online: true, url: 'https://shop.example/cart', title: 'Cart', visible: true, minimized: false, last_seen: '2026-11-21T05:00:00Z' };
+    s.applyPresence(p);
+    expect(s.activeChats().map((e) => e.conv.id)).toEqual([2]);
+    expect(s.presenceOf(12)?.url).toBe('https://shop.example/cart');
+    s.applyPresence({ ...p, online: false, last_seen: '2026-11-21T05:01:00Z' });
+    expect(s.activeChats()).toEqual([]);
+  });
+
+  it('typing indicator expires by itself and clears on a customer message', () => {
+    let now = 1000;
+    const s = new Store(() => now);
+    s.applyTyping(1, { party: 'visitor', name: 'Vera', typing: true });
+    expect(s.visitorTyping(1)).toBe('Vera');
+    now += 7000;
+    expect(s.visitorTyping(1)).toBe(null);
+    s.applyTyping(1, { party: 'visitor', name: 'Vera', typing: true });
+    s.addMessage(msg(1, 1));
+    expect(s.visitorTyping(1)).toBe(null);
+  });
+});

@@ -1,0 +1,290 @@
+// The console's client state: conversations, timelines indexed by seq,
+// per-conversation resume cursors, read marks, unread counts, visitor
+// presence and typing. Pure (no DOM, no network) so it is unit tested.
+
+import type {
+  ChatView, Contact, Conversation, ConversationView, Message, Presence, ReadMark, TypingEvent, User,
+} from './types';
+
+export interface Entry {
+  conv: Conversation;
+  chat?: ChatView;
+  contact?: Contact;
+  detail: boolean; // the REST detail was loaded (contact, chat, read marks)
+}
+
+export const isSet = (t: string | undefined): boolean => !!t && !t.startsWith('0001-');
+
+export class Store {
+  epoch = '';
+  me: User | null = null;
+  entries = new Map<number, Entry>();
+  private timelines = new Map<number, Map<number, Message>>();
+  private cursors = new Map<number, number>();
+  private myRead = new Map<number, number>();
+  private visitorRead = new Map<number, number>();
+  private sessions = new Map<number, Presence>(); // by visitor_session_id
+  private typingUntil = new Map<number, { name: string; until: number }>();
+  staffNames = new Map<number, string>();
+  private listeners = new Set<() => void>();
+  version = 0;
+
+  constructor(private now: () => number = () => Date.now()) {}
+
+  subscribe(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  changed(): void {
+    this.version++;
+    for (const fn of this.listeners) fn();
+  }
+
+  setMe(u: User): void {
+    this.me = u;
+    this.staffNames.set(u.id, u.name);
+    this.changed();
+  }
+
+  // setEpoch records the store epoch from `hello`. A different epoch than the
+  // one our cursors belong to means the database was replaced: drop every
+  // timeline and cursor. Returns true when state was dropped.
+  setEpoch(epoch: string): boolean {
+    const dropped = this.epoch !== '' && this.epoch !== epoch;
+    if (dropped) {
+      this.timelines.clear();
+      this.cursors.clear();
+    }
+    this.epoch = epoch;
+    this.changed();
+    return dropped;
+  }
+
+  // cursor is the highest seq held such that every seq before it is held too:
+  // the `after_seq` to resume from.
+  cursor(id: number): number {
+    return this.cursors.get(id) ?? 0;
+  }
+
+  resetTimeline(id: number): void {
+    this.timelines.delete(id);
+    this.cursors.delete(id);
+    this.changed();
+  }
+
+  timeline(id: number): Message[] {
+    const t = this.timelines.get(id);
+    if (!t) return [];
+    return [...t.values()].sort((a, b) => a.seq - b.seq);
+  }
+
+  // addMessage stores a timeline entry once; it returns false for a seq
+  // already held (replays, our own echo, duplicate acks).
+  addMessage(m: Message, notify = true): boolean {
+    let t = this.timelines.get(m.conversation_id);
+    if (!t) {
+      t = new Map();
+      this.timelines.set(m.conversation_id, t);
+    }
+    if (t.has(m.seq)) return false;
+    t.set(m.seq, m);
+    let c = this.cursors.get(m.conversation_id) ?? 0;
+    while (t.has(c + 1)) c++;
+    this.cursors.set(m.conversation_id, c);
+    const e = this.entries.get(m.conversation_id);
+    if (e) {
+      const conv = e.conv;
+      if (m.seq > conv.last_seq) conv.last_seq = m.seq;
+      if (m.visibility === 'public' && m.kind === 'text' && m.created_at >= (conv.last_message_at || '')) {
+        conv.preview = m.body.length > 140 ? m.body.slice(0, 140) : m.body || (m.attachment ? m.attachment.name : '');
+        conv.last_message_at = m.created_at;
+      }
+      if (m.created_at > conv.updated_at) conv.updated_at = m.created_at;
+    }
+    if (m.author_kind === 'visitor') this.typingUntil.delete(m.conversation_id);
+    if (this.me && m.author_kind === 'agent' && m.author_id === this.me.id) {
+      // what I write I have read
+      this.markRead(m.conversation_id, m.seq, false);
+    }
+    if (notify) this.changed();
+    return true;
+  }
+
+  addMessages(ms: Message[]): number {
+    let n = 0;
+    for (const m of ms) if (this.addMessage(m, false)) n++;
+    if (n) this.changed();
+    return n;
+  }
+
+  // upsertConversation applies a conversation from a list, an event or an ack.
+  // An older copy (by updated_at) never overwrites a newer one.
+  upsertConversation(c: Conversation): Entry {
+    const e = this.entries.get(c.id);
+    if (!e) {
+      const ne: Entry = { conv: { ...c, tags: c.tags ?? [] }, detail: false };
+      this.entries.set(c.id, ne);
+      this.changed();
+      return ne;
+    }
+    if (c.updated_at >= e.conv.updated_at) {
+      const keep = e.conv;
+      e.conv = { ...c, tags: c.tags ?? [] };
+      // previews from followed messages may be newer than the event's
+      if (keep.last_seq > e.conv.last_seq) e.conv.last_seq = keep.last_seq;
+      if ((keep.last_message_at || '') > (e.conv.last_message_at || '')) {
+        e.conv.preview = keep.preview;
+        e.conv.last_message_at = keep.last_message_at;
+      }
+    }
+    this.changed();
+    return e;
+  }
+
+  applyChat(conversationId: number, cv: ChatView): void {
+    const e = this.entries.get(conversationId);
+    if (!e) return;
+    if (!e.chat || e.chat.chat.id <= cv.chat.id) {
+      e.chat = cv;
+      e.conv.chat_id = cv.chat.id;
+      e.conv.chat_state = cv.chat.state;
+    }
+    for (const p of cv.participants ?? []) this.staffNames.set(p.user_id, p.name);
+    this.changed();
+  }
+
+  applyView(v: ConversationView): Entry {
+    const e = this.upsertConversation(v.conversation);
+    if (v.chat) this.applyChat(v.conversation.id, v.chat);
+    if (v.contact) {
+      e.contact = v.contact;
+      e.detail = true;
+    }
+    for (const r of v.read_marks ?? []) this.applyRead(r, false);
+    if (v.presence) this.applyPresence(v.presence, false);
+    this.changed();
+    return e;
+  }
+
+  applyRead(r: ReadMark, notify = true): void {
+    if (r.reader_kind === 'visitor') {
+      if (r.seq > (this.visitorRead.get(r.conversation_id) ?? 0)) this.visitorRead.set(r.conversation_id, r.seq);
+    } else if (this.me && r.reader_id === this.me.id) {
+      this.markRead(r.conversation_id, r.seq, false);
+    }
+    if (notify) this.changed();
+  }
+
+  // markRead moves my read mark forward (locally); returns true if it moved.
+  markRead(id: number, seq: number, notify = true): boolean {
+    if (seq <= (this.myRead.get(id) ?? 0)) return false;
+    this.myRead.set(id, seq);
+    if (notify) this.changed();
+    return true;
+  }
+
+  readSeq(id: number): number {
+    return this.myRead.get(id) ?? 0;
+  }
+
+  visitorReadSeq(id: number): number {
+    return this.visitorRead.get(id) ?? 0;
+  }
+
+  // unread counts the customer's messages after my read mark.
+  unread(id: number): number {
+    const t = this.timelines.get(id);
+    if (!t) return 0;
+    const mark = this.myRead.get(id) ?? 0;
+    let n = 0;
+    for (const m of t.values()) if (m.seq > mark && m.author_kind === 'visitor') n++;
+    return n;
+  }
+
+  totalUnread(): number {
+    let n = 0;
+    for (const id of this.entries.keys()) if (this.isMine(id)) n += this.unread(id);
+    return n;
+  }
+
+  isLive(id: number): boolean {
+    const s = this.entries.get(id)?.conv.chat_state;
+    return s === 'waiting' || s === 'pending' || s === 'active' || s === 'bot';
+  }
+
+  // isMine: I am an active participant of the conversation's live chat.
+  isMine(id: number): boolean {
+    const e = this.entries.get(id);
+    if (!e || !this.me || !this.isLive(id)) return false;
+    if (e.chat) return (e.chat.participants ?? []).some((p) => p.user_id === this.me!.id && !isSet(p.left_at));
+    return e.conv.chat_state === 'active' && e.conv.assignee_id === this.me.id;
+  }
+
+  isIncoming(id: number): boolean {
+    const s = this.entries.get(id)?.conv.chat_state;
+    return s === 'waiting' || s === 'pending';
+  }
+
+  applyPresence(p: Presence, notify = true): void {
+    const old = this.sessions.get(p.visitor_session_id);
+    if (!old || p.last_seen >= old.last_seen || p.online !== old.online) this.sessions.set(p.visitor_session_id, p);
+    if (notify) this.changed();
+  }
+
+  // presenceOf returns the contact's most recent online session, if any.
+  presenceOf(contactId: number): Presence | undefined {
+    let best: Presence | undefined;
+    for (const p of this.sessions.values()) {
+      if (p.contact_id !== contactId || !p.online) continue;
+      if (!best || p.last_seen > best.last_seen) best = p;
+    }
+    return best;
+  }
+
+  applyTyping(id: number, t: TypingEvent): void {
+    if (t.party !== 'visitor') return;
+    if (t.typing) this.typingUntil.set(id, { name: t.name, until: this.now() + 6000 });
+    else this.typingUntil.delete(id);
+    this.changed();
+  }
+
+  visitorTyping(id: number): string | null {
+    const t = this.typingUntil.get(id);
+    if (!t || t.until < this.now()) return null;
+    return t.name;
+  }
+
+  // live entries whose customer is on the site now (Active chats).
+  activeChats(): Entry[] {
+    return [...this.entries.values()]
+      .filter((e) => this.isLive(e.conv.id) && !!this.presenceOf(e.conv.contact_id))
+      .sort((a, b) => (b.conv.updated_at > a.conv.updated_at ? 1 : b.conv.updated_at < a.conv.updated_at ? -1 : b.conv.id - a.conv.id));
+  }
+
+  // the waiting/pending chats, oldest request first (the order routing serves).
+  queue(): Entry[] {
+    const req = (e: Entry) => (e.chat && isSet(e.chat.chat.requested_at) ? e.chat.chat.requested_at : e.conv.created_at);
+    return [...this.entries.values()]
+      .filter((e) => this.isIncoming(e.conv.id))
+      .sort((a, b) => (req(a) < req(b) ? -1 : req(a) > req(b) ? 1 : a.conv.id - b.conv.id));
+  }
+
+  // chips of the chat bar: chats I am in and chats offered to me (incoming).
+  chips(): { id: number; kind: 'incoming' | 'mine' | 'unread' }[] {
+    const out: { id: number; kind: 'incoming' | 'mine' | 'unread'; at: string }[] = [];
+    for (const e of this.entries.values()) {
+      const id = e.conv.id;
+      if (this.isMine(id)) out.push({ id, kind: this.unread(id) > 0 ? 'unread' : 'mine', at: e.conv.created_at });
+      else if (this.isIncoming(id)) out.push({ id, kind: 'incoming', at: e.conv.created_at });
+    }
+    out.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.id - b.id));
+    return out.map(({ id, kind }) => ({ id, kind }));
+  }
+
+  nameOf(userId: number | undefined): string {
+    if (!userId) return 'Unassigned';
+    if (this.me && userId === this.me.id) return 'You';
+    return this.staffNames.get(userId) ?? `Agent #${userId}`;
+  }
+}

@@ -1,0 +1,146 @@
+// Wire types of the Switchboard REST API and staff WebSocket (docs/protocol.md).
+
+export type Availability = 'available' | 'busy' | 'away' | 'offline';
+export type ChatState = 'bot' | 'waiting' | 'pending' | 'active' | 'ended';
+export type Priority = 'low' | 'normal' | 'high' | 'urgent';
+export type TicketStatus = 'open' | 'pending' | 'closed';
+
+export interface User {
+  id: number;
+  email: string;
+  name: string;
+  role: 'admin' | 'supervisor' | 'agent';
+  disabled: boolean;
+  availability: Availability;
+  capacity: number;
+}
+
+export interface Me {
+  user: User;
+  site_ids: number[] | null;
+  csrf_token: string;
+}
+
+export interface Conversation {
+  id: number;
+  site_id: number;
+  contact_id: number;
+  channel: string;
+  status: TicketStatus;
+  priority: Priority;
+  assignee_id?: number;
+  department_id?: number;
+  tags: string[];
+  last_seq: number;
+  chat_id?: number;
+  chat_state?: ChatState;
+  preview: string;
+  last_message_at: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Chat {
+  id: number;
+  conversation_id: number;
+  state: ChatState;
+  requested_at: string;
+  offered_at: string;
+  first_joined_at: string;
+  first_response_at: string;
+  ended_at: string;
+  ended_by?: string;
+  ended_by_user_id?: number;
+  end_reason?: string;
+}
+
+export interface Participant {
+  user_id: number;
+  name: string;
+  joined_at: string;
+  left_at?: string;
+}
+
+export interface ChatView {
+  chat: Chat;
+  participants: Participant[] | null;
+}
+
+export interface Contact {
+  id: number;
+  site_id: number;
+  name: string;
+  email: string;
+  attributes: Record<string, string> | null;
+  created_at: string;
+}
+
+export interface ReadMark {
+  conversation_id: number;
+  reader_kind: 'visitor' | 'agent';
+  reader_id: number;
+  seq: number;
+  at: string;
+}
+
+export interface Presence {
+  visitor_session_id: number;
+  site_id: number;
+  contact_id: number;
+  online: boolean;
+  url: string;
+  title: string;
+  visible: boolean;
+  minimized: boolean;
+  last_seen: string;
+}
+
+export interface ConversationView {
+  conversation: Conversation;
+  chat?: ChatView;
+  contact?: Contact;
+  read_marks?: ReadMark[] | null;
+  presence?: Presence | null;
+}
+
+export interface Attachment {
+  id: number;
+  conversation_id: number;
+  name: string;
+  content_type: string;
+  size: number;
+}
+
+export interface Message {
+  id: number;
+  conversation_id: number;
+  seq: number;
+  chat_id?: number;
+  author_kind: 'visitor' | 'agent' | 'bot' | 'system';
+  author_id?: number;
+  author_name?: string;
+  client_id?: string;
+  kind: 'text' | 'note' | 'event';
+  visibility: 'public' | 'internal';
+  body: string;
+  event?: string;
+  attachment_id?: number;
+  attachment?: Attachment;
+  created_at: string;
+}
+
+export interface TypingEvent {
+  party: 'visitor' | 'agent';
+  user_id?: number;
+  name: string;
+  typing: boolean;
+}
+
+export interface ServerFrame {
+  type: string;
+  id?: string;
+  conversation_id?: number;
+  seq?: number;
+  data?: unknown;
+  error?: { code: string; message: string };
+}
