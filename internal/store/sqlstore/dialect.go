@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"database/sql"
 	"errors"
 	"strconv"
 	"strings"
@@ -16,15 +17,13 @@ import (
 // SQL that SQLite and PostgreSQL both accept. The schema itself is per
 // dialect (migrations/<name>/), so DDL differences live there.
 //
-// Adding PostgreSQL: a migrations/postgres/00001_init.sql with the same
-// tables and columns (BIGINT GENERATED ALWAYS AS IDENTITY for ids, BYTEA for
-// BLOB), a dialect with dollar placeholders, begin "BEGIN", and error
-// classifiers on SQLSTATE (23505 unique, 23503 foreign key, 40001/40P01 as
-// busy), and an OpenPostgres that opens the pools and calls newStore. Note
-// that in PostgreSQL a failed statement aborts the transaction until
-// ROLLBACK TO SAVEPOINT: the Tx methods therefore check for conflicts and
-// missing rows with a SELECT before writing, rather than catching constraint
-// errors and carrying on.
+// PostgreSQL (postgres.go): dollar placeholders, BEGIN ISOLATION LEVEL READ
+// COMMITTED, row locks on the rows a transaction is about to change, error
+// classifiers on SQLSTATE. Note that in PostgreSQL a failed statement aborts
+// the transaction until ROLLBACK TO SAVEPOINT: the Tx methods therefore check
+// for conflicts and missing rows with a SELECT before writing, rather than
+// catching constraint errors and carrying on, and the writer treats a call
+// whose statement failed as failed even if its function swallowed the error.
 type dialect struct {
 	name string
 	// goose is the migration dialect; migrations are embedded under
@@ -42,6 +41,44 @@ type dialect struct {
 	isForeignKey func(error) bool
 	// isBusy reports a lock error worth retrying the BEGIN for.
 	isBusy func(error) bool
+	// chainControl: transaction-control statements (BEGIN, SAVEPOINT,
+	// RELEASE, ROLLBACK TO) may be sent together, unprepared, in one round
+	// trip. Worth it over a network; SQLite runs in-process.
+	chainControl bool
+
+	// rowLock is appended to a SELECT of rows that the write transaction
+	// reads in order to change them (read-modify-write): " FOR NO KEY
+	// UPDATE" in PostgreSQL, where other nodes write concurrently; empty in
+	// SQLite, whose single writer holds the database's write lock anyway.
+	rowLock string
+	// snapshot is the isolation level of a read made of several statements
+	// on the reader pool (one committed state for all of them).
+	snapshot sql.IsolationLevel
+	// failsTx reports an error after which the transaction is aborted until
+	// ROLLBACK TO SAVEPOINT (nil: statements fail alone, as in SQLite).
+	failsTx func(error) bool
+	// isRetryable reports a deadlock or serialisation failure: the call that
+	// met it is rolled back and run again in a fresh transaction (nil: never).
+	isRetryable func(error) bool
+	// tableExists is a query with one argument, a table name, returning 1
+	// if the table exists and 0 if not.
+	tableExists string
+	// classify maps a driver error to the error the store returns, e.g. a
+	// lost connection to apperr KindUnavailable (nil: unchanged).
+	classify func(error) error
+}
+
+// wrap classifies a driver error for the dialect.
+func (d *dialect) wrap(err error) error {
+	if err == nil || d.classify == nil {
+		return err
+	}
+	return d.classify(err)
+}
+
+// retryable reports whether err is worth running the call again.
+func (d *dialect) retryable(err error) bool {
+	return err != nil && d.isRetryable != nil && d.isRetryable(err)
 }
 
 var sqliteDialect = &dialect{
@@ -67,6 +104,8 @@ var sqliteDialect = &dialect{
 		}
 		return e.Code()&0xff == sqlite3.SQLITE_BUSY || e.Code()&0xff == sqlite3.SQLITE_LOCKED
 	},
+	snapshot:    sql.LevelDefault, // a read transaction in WAL mode is a snapshot
+	tableExists: "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
 }
 
 // rebind rewrites the ? placeholders of query for the dialect. Queries in

@@ -15,10 +15,15 @@ type sqlExecer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// queryer runs the package's ?-placeholder SQL on some connection.
+// queryer runs the package's ?-placeholder SQL on some connection. Errors
+// come back classified by the dialect (a lost connection is apperr
+// KindUnavailable).
 type queryer interface {
 	exec(ctx context.Context, query string, args ...any) (sql.Result, error)
 	query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	// check classifies an error met while reading a result (rows.Err,
+	// Close), as exec and query do for theirs.
+	check(err error) error
 }
 
 // poolQ runs statements on a pool or a read-only transaction, with the
@@ -34,18 +39,24 @@ type poolQ struct {
 func (q poolQ) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	query = q.d.rebind(query)
 	if st := q.stmts.get(ctx, query); st != nil {
-		return st.ExecContext(ctx, args...)
+		res, err := st.ExecContext(ctx, args...)
+		return res, q.d.wrap(err)
 	}
-	return q.x.ExecContext(ctx, query, args...)
+	res, err := q.x.ExecContext(ctx, query, args...)
+	return res, q.d.wrap(err)
 }
 
 func (q poolQ) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	query = q.d.rebind(query)
 	if st := q.stmts.get(ctx, query); st != nil {
-		return st.QueryContext(ctx, args...)
+		rows, err := st.QueryContext(ctx, args...)
+		return rows, q.d.wrap(err)
 	}
-	return q.x.QueryContext(ctx, query, args...)
+	rows, err := q.x.QueryContext(ctx, query, args...)
+	return rows, q.d.wrap(err)
 }
+
+func (q poolQ) check(err error) error { return q.d.wrap(err) }
 
 // stmtCache holds statements prepared on a *sql.DB pool (database/sql
 // prepares them again on each connection as needed).
@@ -131,24 +142,38 @@ func (w *writerConn) exec(ctx context.Context, query string, args ...any) (sql.R
 	query = w.d.rebind(query)
 	st, err := w.stmt(ctx, query)
 	if err != nil {
-		return nil, err
+		return nil, w.d.wrap(err)
 	}
+	var res sql.Result
 	if st == nil {
-		return w.conn.ExecContext(ctx, query, args...)
+		res, err = w.conn.ExecContext(ctx, query, args...)
+	} else {
+		res, err = st.ExecContext(ctx, args...)
 	}
-	return st.ExecContext(ctx, args...)
+	return res, w.d.wrap(err)
+}
+
+// execDirect runs query without preparing it: in PostgreSQL, with no
+// arguments, that is the simple query protocol, which takes several
+// statements at once.
+func (w *writerConn) execDirect(ctx context.Context, query string) (sql.Result, error) {
+	res, err := w.conn.ExecContext(ctx, query)
+	return res, w.d.wrap(err)
 }
 
 func (w *writerConn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	query = w.d.rebind(query)
 	st, err := w.stmt(ctx, query)
 	if err != nil {
-		return nil, err
+		return nil, w.d.wrap(err)
 	}
+	var rows *sql.Rows
 	if st == nil {
-		return w.conn.QueryContext(ctx, query, args...)
+		rows, err = w.conn.QueryContext(ctx, query, args...)
+	} else {
+		rows, err = st.QueryContext(ctx, args...)
 	}
-	return st.QueryContext(ctx, args...)
+	return rows, w.d.wrap(err)
 }
 
 // close releases the statements and the connection. With discard, the
@@ -172,10 +197,40 @@ func (w *writerConn) close(discard bool) error {
 // txQ runs statements inside the writer's batch transaction. A caller's
 // context is checked before each statement but never interrupts one: in
 // SQLite an interrupted write rolls back the whole transaction, that is, the
-// whole batch of other callers' work.
+// whole batch of other callers' work. (In PostgreSQL statement_timeout bounds
+// each statement instead.)
 type txQ struct {
 	w    *writerConn
 	done *atomic.Bool
+	st   *callState
+}
+
+// callState is what the writer learns from the statements of one call.
+type callState struct {
+	// failed is the first error after which the call's savepoint is
+	// aborted (PostgreSQL): the call cannot commit, whatever its function
+	// returns.
+	failed error
+	// retry: a statement met a deadlock or serialisation failure; the call
+	// is worth running again in a fresh transaction.
+	retry bool
+}
+
+// check records what err means for the call and classifies it.
+func (q txQ) check(err error) error {
+	if err == nil {
+		return nil
+	}
+	d := q.w.d
+	if q.st != nil && d.failsTx != nil && d.failsTx(err) {
+		if q.st.failed == nil {
+			q.st.failed = err
+		}
+		if d.retryable(err) {
+			q.st.retry = true
+		}
+	}
+	return d.wrap(err)
 }
 
 func (q txQ) ctx(ctx context.Context) (context.Context, error) {
@@ -193,7 +248,8 @@ func (q txQ) exec(ctx context.Context, query string, args ...any) (sql.Result, e
 	if err != nil {
 		return nil, err
 	}
-	return q.w.exec(ctx, query, args...)
+	res, err := q.w.exec(ctx, query, args...)
+	return res, q.check(err)
 }
 
 func (q txQ) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
@@ -201,18 +257,20 @@ func (q txQ) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 	if err != nil {
 		return nil, err
 	}
-	return q.w.query(ctx, query, args...)
+	rows, err := q.w.query(ctx, query, args...)
+	return rows, q.check(err)
 }
 
 // row is like *sql.Row, for a queryer.
 type row struct {
+	q    queryer
 	rows *sql.Rows
 	err  error
 }
 
 func queryRow(ctx context.Context, q queryer, query string, args ...any) row {
 	rows, err := q.query(ctx, query, args...)
-	return row{rows: rows, err: err}
+	return row{q: q, rows: rows, err: err}
 }
 
 // Scan scans the first row and closes the result; sql.ErrNoRows if none.
@@ -223,14 +281,14 @@ func (r row) Scan(dest ...any) error {
 	defer r.rows.Close()
 	if !r.rows.Next() {
 		if err := r.rows.Err(); err != nil {
-			return err
+			return r.q.check(err)
 		}
 		return sql.ErrNoRows
 	}
 	if err := r.rows.Scan(dest...); err != nil {
 		return err
 	}
-	return r.rows.Close()
+	return r.q.check(r.rows.Close())
 }
 
 // scanner is *sql.Rows or row.
@@ -254,7 +312,7 @@ func collect[T any](ctx context.Context, q queryer, scan func(scanner) (T, error
 		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, q.check(err)
 	}
-	return out, rows.Close()
+	return out, q.check(rows.Close())
 }

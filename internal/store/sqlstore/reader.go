@@ -22,6 +22,14 @@ type reader struct {
 	// database across several statements (a read transaction on the pool;
 	// the write transaction itself inside a Tx).
 	snapshot func(ctx context.Context, f func(q queryer) error) error
+	// lock is appended to the single-row reads of the rows that callers
+	// read in order to change them (users, conversations, chats): the
+	// dialect's rowLock inside a Tx, empty on the pool. In PostgreSQL this
+	// makes a Tx's read-modify-write (read a chat, check its state, update
+	// it) as safe across nodes as it is under SQLite's single writer: a
+	// second node's Tx waits at its read until the first one commits, then
+	// reads the committed row (DESIGN.md §2.5).
+	lock string
 }
 
 var _ store.Reader = (*reader)(nil)
@@ -52,7 +60,14 @@ func exists(ctx context.Context, q queryer, query string, args ...any) (bool, er
 
 // mustExist returns thing_not_found unless a row of table has this id.
 func mustExist(ctx context.Context, q queryer, table, thing string, id int64) error {
-	ok, err := exists(ctx, q, "SELECT 1 FROM "+table+" WHERE id = ?", id)
+	return mustExistLock(ctx, q, table, thing, id, "")
+}
+
+// mustExistLock is mustExist that also takes lock (a dialect's rowLock) on
+// the row, for a write that replaces rows hanging off it (tags, sites of a
+// user), so that two nodes doing it concurrently serialise.
+func mustExistLock(ctx context.Context, q queryer, table, thing string, id int64, lock string) error {
+	ok, err := exists(ctx, q, "SELECT 1 FROM "+table+" WHERE id = ?"+lock, id)
 	if err != nil {
 		return fmt.Errorf("check %s: %w", thing, err)
 	}
@@ -100,11 +115,11 @@ func scanUser(s scanner) (model.User, error) {
 }
 
 func (r *reader) GetUser(ctx context.Context, id int64) (model.User, error) {
-	return one(ctx, r.q, "user", scanUser, "SELECT "+userCols+" FROM users WHERE id = ?", id)
+	return one(ctx, r.q, "user", scanUser, "SELECT "+userCols+" FROM users WHERE id = ?"+r.lock, id)
 }
 
 func (r *reader) GetUserByEmail(ctx context.Context, email string) (model.User, error) {
-	return one(ctx, r.q, "user", scanUser, "SELECT "+userCols+" FROM users WHERE email = ?", strings.ToLower(email))
+	return one(ctx, r.q, "user", scanUser, "SELECT "+userCols+" FROM users WHERE email = ?"+r.lock, strings.ToLower(email))
 }
 
 func (r *reader) ListUsers(ctx context.Context) ([]model.User, error) {
@@ -225,7 +240,7 @@ func (r *reader) GetConversation(ctx context.Context, id int64) (model.Conversat
 	err := r.snapshot(ctx, func(q queryer) error {
 		var err error
 		c, err = one(ctx, q, "conversation", scanConversation,
-			"SELECT "+conversationCols+" FROM conversations c WHERE c.id = ?", id)
+			"SELECT "+conversationCols+" FROM conversations c WHERE c.id = ?"+r.lock, id)
 		if err != nil {
 			return err
 		}
@@ -348,7 +363,7 @@ func scanChat(s scanner) (model.Chat, error) {
 }
 
 func (r *reader) GetChat(ctx context.Context, id int64) (model.Chat, error) {
-	return one(ctx, r.q, "chat", scanChat, "SELECT "+chatCols+" FROM chats WHERE id = ?", id)
+	return one(ctx, r.q, "chat", scanChat, "SELECT "+chatCols+" FROM chats WHERE id = ?"+r.lock, id)
 }
 
 func scanParticipant(s scanner) (model.Participant, error) {

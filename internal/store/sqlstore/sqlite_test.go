@@ -227,6 +227,70 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 	}
 }
 
+// TestAppendDuplicateCheckUsesIndex: the client-id check inside
+// AppendMessage's UPDATE is an index lookup, not a scan of the timeline.
+func TestAppendDuplicateCheckUsesIndex(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "switchboard.db"), Options{})
+	rows, err := s.r.Query("EXPLAIN QUERY PLAN SELECT 1 FROM conversations WHERE id = ? AND NOT EXISTS ("+clientIDTaken+")",
+		1, 1, "visitor", 1, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if want := "USING COVERING INDEX messages_client_id"; !strings.Contains(strings.Join(plan, "\n"), want) {
+		t.Errorf("plan of the duplicate check:\n%s\nwant %q", strings.Join(plan, "\n"), want)
+	}
+}
+
+// testAppendUnknownReferences: an unknown chat or attachment is reported
+// before anything is written, so the transaction goes on (in PostgreSQL a
+// failed statement would abort it) and no seq is burnt.
+func testAppendUnknownReferences(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	_, conv := fixture(t, s)
+	err := s.InTx(ctx, func(tx store.Tx) error {
+		for _, c := range []struct {
+			chat, attachment int64
+			code             string
+		}{
+			{987654, 0, "chat_not_found"},
+			{0, 987654, "attachment_not_found"},
+		} {
+			m := model.Message{ConversationID: conv.ID, ChatID: c.chat, AttachmentID: c.attachment,
+				AuthorKind: model.PartyVisitor, Kind: model.KindText, Visibility: model.Public, Body: "x", ClientID: "c1"}
+			if err := tx.AppendMessage(ctx, &m); apperr.CodeOf(err) != c.code {
+				t.Errorf("AppendMessage with chat %d, attachment %d: %v, want %s", c.chat, c.attachment, err, c.code)
+			}
+		}
+		m := model.Message{ConversationID: conv.ID, AuthorKind: model.PartyVisitor, Kind: model.KindText,
+			Visibility: model.Public, Body: "ok", ClientID: "c1"}
+		if err := tx.AppendMessage(ctx, &m); err != nil || m.Seq != 1 {
+			t.Errorf("AppendMessage after the refusals: seq %d, %v; want 1", m.Seq, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("InTx: %v", err)
+	}
+	c, err := s.GetConversation(ctx, conv.ID)
+	if err != nil || c.LastSeq != 1 {
+		t.Fatalf("LastSeq = %d, %v; want 1", c.LastSeq, err)
+	}
+}
+
+func TestAppendUnknownReferences(t *testing.T) {
+	testAppendUnknownReferences(t, openTest(t, filepath.Join(t.TempDir(), "switchboard.db"), Options{}))
+}
+
 func TestMigrationsUpDown(t *testing.T) {
 	ctx := context.Background()
 	db, err := sql.Open("sqlite", sqliteDSN(filepath.Join(t.TempDir(), "m.db"), false))

@@ -1,8 +1,9 @@
-// Package sqlstore implements store.Store on SQL databases: SQLite now
-// (modernc.org/sqlite, pure Go) and, later, PostgreSQL, as dialects of the
-// same code. Queries are written once in SQL both accept; what differs
-// (placeholders, error classification, the schema) sits behind the
-// unexported dialect value and in migrations/<dialect>/.
+// Package sqlstore implements store.Store on SQL databases: SQLite
+// (modernc.org/sqlite, pure Go; OpenSQLite) and PostgreSQL (pgx through
+// database/sql; OpenPostgres), as dialects of the same code. Queries are
+// written once in SQL both accept; what differs (placeholders, row locks,
+// error classification, the schema) sits behind the unexported dialect value
+// and in migrations/<dialect>/.
 //
 // Write path (DESIGN.md §2.8, group commit): every InTx call is queued to a
 // single writer goroutine that owns the only write connection. It takes the
@@ -15,6 +16,9 @@
 //
 // Reads outside a transaction use a separate pool of read-only connections
 // and see committed data only (WAL lets them run beside the writer).
+//
+// With PostgreSQL each node of a cluster runs its own Store, so its own
+// writer; postgres.go explains how they stay correct together.
 package sqlstore
 
 import (
@@ -80,6 +84,7 @@ type Store struct {
 
 	batches atomic.Int64 // committed or failed database transactions
 	calls   atomic.Int64 // InTx functions run in them
+	retries atomic.Int64 // InTx functions run again after a deadlock or serialisation failure
 }
 
 var _ store.Store = (*Store)(nil)
@@ -194,9 +199,9 @@ func newStore(d *dialect, w, r *sql.DB, opts Options, latest int64, epoch string
 // readSnapshot runs f in a read transaction on the pool, so that a read made
 // of several statements sees one committed state.
 func (s *Store) readSnapshot(ctx context.Context, f func(queryer) error) error {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: s.d.snapshot})
 	if err != nil {
-		return fmt.Errorf("begin read: %w", err)
+		return fmt.Errorf("begin read: %w", s.d.wrap(err))
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only: nothing to lose
 	return f(poolQ{d: s.d, x: tx})
@@ -247,6 +252,13 @@ func (s *Store) Ping(ctx context.Context) error {
 // A Tx checks the caller's ctx before each statement but never interrupts a
 // running one (that would abort the whole batch). After Close, InTx returns
 // an error of kind unavailable whose cause is ErrClosed.
+//
+// PostgreSQL: when a statement of fn meets a deadlock or a serialisation
+// failure, fn's writes are rolled back and fn runs again in the next
+// transaction, up to 4 runs in all; like any retrying SQL client, fn should
+// therefore act only through the Tx and OnCommit (only the last run's
+// callbacks are kept). A statement that fails aborts fn's savepoint: if fn
+// swallows the error and returns nil, InTx still fails.
 func (s *Store) InTx(ctx context.Context, fn func(store.Tx) error) error {
 	if fn == nil {
 		return errors.New("sqlstore: InTx with a nil function")

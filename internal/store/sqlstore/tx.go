@@ -145,7 +145,7 @@ func (t *txImpl) UpdateUser(ctx context.Context, u model.User) error {
 }
 
 func (t *txImpl) SetUserSites(ctx context.Context, userID int64, siteIDs []int64) error {
-	if err := mustExist(ctx, t.q, "users", "user", userID); err != nil {
+	if err := mustExistLock(ctx, t.q, "users", "user", userID, t.lock); err != nil {
 		return err
 	}
 	ids := slices.Clone(siteIDs)
@@ -361,7 +361,7 @@ func (t *txImpl) UpdateConversation(ctx context.Context, c model.Conversation) e
 }
 
 func (t *txImpl) SetTags(ctx context.Context, conversationID int64, tags []string) error {
-	if err := mustExist(ctx, t.q, "conversations", "conversation", conversationID); err != nil {
+	if err := mustExistLock(ctx, t.q, "conversations", "conversation", conversationID, t.lock); err != nil {
 		return err
 	}
 	if _, err := t.q.exec(ctx, "DELETE FROM conversation_tags WHERE conversation_id = ?", conversationID); err != nil {
@@ -440,31 +440,98 @@ func (t *txImpl) RemoveParticipant(ctx context.Context, chatID, userID int64, at
 
 // ---- messages
 
+// AppendMessage takes the next seq with one UPDATE of the conversation row
+// that also refuses a client id the author already used, then inserts the
+// message:
+//
+//	[SELECT refs FROM conversations WHERE id = ? FOR NO KEY UPDATE]  -- PostgreSQL, or with refs
+//	UPDATE conversations SET last_seq = last_seq + 1, ... WHERE id = ?
+//	       AND NOT EXISTS (the same client id)  RETURNING last_seq
+//	INSERT INTO messages ... RETURNING id
+//
+// Seq: the UPDATE's row lock serialises appends to one conversation, within
+// a batch and across nodes; in PostgreSQL READ COMMITTED a writer that waited
+// for the lock re-reads the committed last_seq, so seqs stay gap-free and
+// unique cluster-wide. Nothing is written before every check has passed, so
+// an error never leaves a seq burnt, and in PostgreSQL no expected outcome
+// aborts the transaction.
+//
+// Idempotency across nodes: a NOT EXISTS inside the UPDATE alone would not
+// see a duplicate that another node commits while this UPDATE waits for the
+// row lock (the subquery keeps the statement's snapshot, taken before the
+// wait), and the INSERT would then fail on the unique index, aborting the
+// savepoint. So in PostgreSQL, with a client id, the row is locked first by
+// a SELECT ... FOR NO KEY UPDATE; the UPDATE, a later statement, takes a new
+// snapshot in which every other transaction that appended to this
+// conversation has committed (each held the lock until its commit). The
+// duplicate is then reported as duplicate_client_id with the transaction
+// intact, so the caller can look the first message up in the same Tx. The
+// unique index stays as the last line of defence.
 func (t *txImpl) AppendMessage(ctx context.Context, m *model.Message) error {
-	if m.ClientID != "" {
-		_, err := t.GetMessageByClientID(ctx, m.ConversationID, m.AuthorKind, m.AuthorID, m.ClientID)
-		if err == nil {
-			return apperr.Conflict("duplicate_client_id", "a message with this client id was already sent")
+	known := false // the conversation is known to exist (and is locked)
+	if (t.lock != "" && m.ClientID != "") || m.ChatID != 0 || m.AttachmentID != 0 {
+		cols := []string{"1"}
+		var args []any
+		if m.ChatID != 0 {
+			cols = append(cols, "CASE WHEN EXISTS (SELECT 1 FROM chats WHERE id = ?) THEN 1 ELSE 0 END")
+			args = append(args, m.ChatID)
 		}
-		if !apperr.IsNotFound(err) {
-			return fmt.Errorf("append message: %w", err)
+		if m.AttachmentID != 0 {
+			cols = append(cols, "CASE WHEN EXISTS (SELECT 1 FROM attachments WHERE id = ?) THEN 1 ELSE 0 END")
+			args = append(args, m.AttachmentID)
 		}
+		args = append(args, m.ConversationID)
+		found := make([]int, len(cols))
+		dest := make([]any, len(cols))
+		for i := range found {
+			dest[i] = &found[i]
+		}
+		err := queryRow(ctx, t.q, "SELECT "+strings.Join(cols, ", ")+" FROM conversations WHERE id = ?"+t.lock,
+			args...).Scan(dest...)
+		if errors.Is(err, sql.ErrNoRows) {
+			return apperr.NotFound("conversation")
+		}
+		if err != nil {
+			return fmt.Errorf("append message: check references: %w", err)
+		}
+		i := 1
+		if m.ChatID != 0 {
+			if found[i] == 0 {
+				return apperr.NotFound("chat")
+			}
+			i++
+		}
+		if m.AttachmentID != 0 && found[i] == 0 {
+			return apperr.NotFound("attachment")
+		}
+		known = true
 	}
 
-	// Take the next seq: the row update also serialises concurrent appends
-	// to one conversation (in PostgreSQL it takes the row lock).
 	bump := "UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?"
 	args := []any{dbTimeNotNull(m.CreatedAt)}
 	if m.Visibility == model.Public && m.Kind == model.KindText {
 		bump += ", last_message_at = ?, preview = ?"
 		args = append(args, dbTime(m.CreatedAt), preview(m.Body))
 	}
-	bump += " WHERE id = ? RETURNING last_seq"
+	bump += " WHERE id = ?"
 	args = append(args, m.ConversationID)
+	if m.ClientID != "" {
+		bump += " AND NOT EXISTS (" + clientIDTaken + ")"
+		args = append(args, m.ConversationID, string(m.AuthorKind), m.AuthorID, m.ClientID)
+	}
+	bump += " RETURNING last_seq"
 	var seq int64
 	err := queryRow(ctx, t.q, bump, args...).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
-		return apperr.NotFound("conversation")
+		if m.ClientID == "" {
+			return apperr.NotFound("conversation")
+		}
+		if !known {
+			if err := mustExist(ctx, t.q, "conversations", "conversation", m.ConversationID); err != nil {
+				return err
+			}
+		}
+		return errDuplicateClientID(nil)
 	}
 	if err != nil {
 		return fmt.Errorf("append message: next seq: %w", err)
@@ -479,18 +546,13 @@ func (t *txImpl) AppendMessage(ctx context.Context, m *model.Message) error {
 	switch {
 	case err == nil:
 	case t.d.isUnique(err) && m.ClientID != "":
-		return apperr.Wrap(apperr.KindConflict, "duplicate_client_id", "a message with this client id was already sent", err)
+		// Not reachable through this method (see above); in PostgreSQL the
+		// call's savepoint is now aborted, and the writer fails the call
+		// even if its function goes on.
+		return errDuplicateClientID(err)
 	case t.d.isForeignKey(err):
-		if m.ChatID != 0 {
-			if nf := mustExist(ctx, t.q, "chats", "chat", m.ChatID); apperr.IsNotFound(nf) {
-				return nf
-			}
-		}
-		if m.AttachmentID != 0 {
-			if nf := mustExist(ctx, t.q, "attachments", "attachment", m.AttachmentID); apperr.IsNotFound(nf) {
-				return nf
-			}
-		}
+		// A chat or attachment that vanished since the check: not
+		// reachable either (nothing deletes them).
 		return fmt.Errorf("append message: %w", err)
 	default:
 		return fmt.Errorf("append message: %w", err)
@@ -498,6 +560,17 @@ func (t *txImpl) AppendMessage(ctx context.Context, m *model.Message) error {
 	m.ID = id
 	m.Seq = seq
 	return nil
+}
+
+// clientIDTaken finds an author's earlier message with the same client id,
+// for AppendMessage. Its arguments are conversation id, author kind, author
+// id and client id. Repeating the partial unique index's condition lets
+// SQLite use the index.
+const clientIDTaken = "SELECT 1 FROM messages WHERE conversation_id = ? AND author_kind = ? AND author_id = ? " +
+	"AND client_id = ? AND client_id <> ''"
+
+func errDuplicateClientID(cause error) error {
+	return apperr.Wrap(apperr.KindConflict, "duplicate_client_id", "a message with this client id was already sent", cause)
 }
 
 func (t *txImpl) CreateAttachment(ctx context.Context, a *model.Attachment) error {

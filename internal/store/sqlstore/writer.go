@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -23,9 +24,31 @@ type request struct {
 	err       error
 	callbacks []func()
 	answered  bool
+	// retry: fn met a deadlock or serialisation failure; its writes were
+	// rolled back and it runs again in the next transaction.
+	retry    bool
+	attempts int // runs that ended in such a failure
 }
 
+// maxAttempts bounds how many times one InTx function is run because of
+// deadlocks or serialisation failures (PostgreSQL) before its caller gets
+// the error (apperr KindUnavailable).
+const maxAttempts = 4
+
 const savepoint = "SAVEPOINT sb_call"
+
+// The savepoint of the batch transaction, between calls. A call's savepoint
+// is released lazily, when the next call starts ("RELEASE; SAVEPOINT", one
+// round trip in PostgreSQL); the last one is left to COMMIT, which commits
+// open savepoints too. A failed call is rolled back to its savepoint, which
+// stays open for the next call.
+type spState int
+
+const (
+	spNone  spState = iota // no savepoint open
+	spClean                // open, nothing in it
+	spDirty                // open, holding the writes of a call that succeeded
+)
 
 // batchState is what the writer knows about the batch in progress, so that
 // it can answer its callers if the writer goroutine dies under it.
@@ -135,8 +158,9 @@ func (s *Store) abortBatch(cause error) {
 	for i, r := range b.reqs {
 		switch {
 		case r.answered:
-		case i > b.current && b.current >= 0:
-			retry = append(retry, r) // never ran: try again
+		case i > b.current && b.current >= 0, r.retry:
+			r.reset()
+			retry = append(retry, r) // never ran, or rolled back to be run again
 		case r.ran || r.err == nil:
 			s.answer(r, cause)
 		default:
@@ -167,7 +191,7 @@ func (s *Store) runBatch(batch []*request) {
 	s.cur = st
 
 	ctx := context.Background()
-	w, err := s.begin(ctx)
+	w, sp, err := s.begin(ctx)
 	if err != nil {
 		err = fmt.Errorf("begin transaction: %w", err)
 		s.log.Error("write batch failed", "stage", "begin", "calls", len(batch), "err", err)
@@ -186,7 +210,7 @@ func (s *Store) runBatch(batch []*request) {
 			continue
 		}
 		s.calls.Add(1)
-		if err := s.runCall(ctx, w, r); err != nil {
+		if err := s.runCall(ctx, w, r, &sp); err != nil {
 			// The transaction itself is broken (a savepoint statement
 			// failed, e.g. SQLite rolled everything back after an I/O
 			// error). Nothing of this batch persists; calls that have
@@ -194,28 +218,49 @@ func (s *Store) runBatch(batch []*request) {
 			s.rollback(ctx, w)
 			err = fmt.Errorf("write transaction aborted: %w", err)
 			s.log.Error("write batch failed", "stage", "savepoint", "calls", len(batch), "err", err)
+			var again []*request
 			for _, done := range batch[:i+1] {
+				if done.retry {
+					done.reset()
+					again = append(again, done)
+					continue
+				}
 				if done.ran || done.err == nil {
 					done.err = err
 				}
 				s.answer(done, done.err)
 			}
-			s.pending = append(append([]*request(nil), batch[i+1:]...), s.pending...)
+			s.pending = append(append(again, batch[i+1:]...), s.pending...)
 			s.cur = nil
 			return
 		}
 	}
 
 	if _, err := w.exec(ctx, "COMMIT"); err != nil {
+		// Nothing of the batch persists (or, if the connection was lost
+		// during COMMIT, nobody can tell: the callers get an error of kind
+		// unavailable and retry with their idempotency keys).
 		s.rollback(ctx, w)
 		err = fmt.Errorf("commit: %w", err)
 		s.log.Error("write batch failed", "stage", "commit", "calls", len(batch), "err", err)
+		retryable := s.d.retryable(err)
+		var again []*request
 		for _, r := range batch {
+			if r.ran && retryable {
+				r.attempts++
+				r.retry = r.attempts < maxAttempts
+			}
+			if r.retry {
+				r.reset()
+				again = append(again, r)
+				continue
+			}
 			if r.ran {
 				r.err = err
 			}
 			s.answer(r, r.err)
 		}
+		s.pending = append(again, s.pending...)
 		s.cur = nil
 		return
 	}
@@ -230,10 +275,26 @@ func (s *Store) runBatch(batch []*request) {
 			}
 		}
 	}
+	var again []*request
 	for _, r := range batch {
+		if r.retry {
+			r.reset()
+			again = append(again, r)
+			continue
+		}
 		s.answer(r, r.err)
 	}
+	if len(again) > 0 {
+		s.retries.Add(int64(len(again)))
+		s.log.Warn("deadlock or serialisation failure: running calls again", "calls", len(again))
+		s.pending = append(again, s.pending...)
+	}
 	s.cur = nil
+}
+
+// reset prepares a request that was rolled back for another run.
+func (r *request) reset() {
+	r.ran, r.retry, r.err, r.callbacks = false, false, nil, nil
 }
 
 // writerConn returns the writer's connection, opening it if needed.
@@ -262,27 +323,50 @@ func (s *Store) dropWriterConn() {
 }
 
 // begin starts the batch transaction, retrying a few times on lock errors
-// (another process holding the database beyond busy_timeout).
-func (s *Store) begin(ctx context.Context) (*writerConn, error) {
+// (another process holding the database beyond busy_timeout). Where the
+// dialect chains control statements, the first savepoint is opened with it.
+func (s *Store) begin(ctx context.Context) (*writerConn, spState, error) {
 	var err error
 	for attempt := range 3 {
 		var w *writerConn
 		w, err = s.writerConn(ctx)
 		if err != nil {
-			return nil, err
+			return nil, spNone, err
 		}
-		if _, err = w.exec(ctx, s.d.begin); err == nil {
-			return w, nil
+		sp := spNone
+		if s.d.chainControl {
+			err, sp = s.control(ctx, w, s.d.begin, savepoint), spClean
+		} else {
+			_, err = w.exec(ctx, s.d.begin)
+		}
+		if err == nil {
+			return w, sp, nil
 		}
 		if !s.d.isBusy(err) {
 			// Possibly still inside an old transaction: start afresh.
 			s.dropWriterConn()
-			return nil, err
+			return nil, spNone, err
 		}
 		s.log.Warn("database busy, retrying begin", "attempt", attempt+1, "err", err)
 		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
 	}
-	return nil, err
+	return nil, spNone, err
+}
+
+// control runs transaction-control statements on the writer: in one round
+// trip where the dialect allows it (PostgreSQL's simple query protocol takes
+// several statements at once), else one by one.
+func (s *Store) control(ctx context.Context, w *writerConn, stmts ...string) error {
+	if s.d.chainControl {
+		_, err := w.execDirect(ctx, strings.Join(stmts, "; "))
+		return err
+	}
+	for _, q := range stmts {
+		if _, err := w.exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rollback ends a failed batch transaction; if that fails too, the
@@ -297,36 +381,59 @@ func (s *Store) rollback(ctx context.Context, w *writerConn) {
 // runCall runs one request's fn inside its savepoint. The request's outcome
 // goes to r (ran, err, callbacks); the returned error means the transaction
 // is no longer usable.
-func (s *Store) runCall(ctx context.Context, w *writerConn, r *request) error {
-	if _, err := w.exec(ctx, savepoint); err != nil {
+func (s *Store) runCall(ctx context.Context, w *writerConn, r *request, sp *spState) error {
+	var err error
+	switch *sp {
+	case spNone:
+		err = s.control(ctx, w, savepoint)
+	case spDirty:
+		err = s.control(ctx, w, "RELEASE "+savepoint, savepoint)
+	}
+	if err != nil {
 		r.err = fmt.Errorf("savepoint: %w", err)
 		return err
 	}
+	*sp = spClean
 	var done atomic.Bool
+	var st callState
 	t := &txImpl{}
 	t.reader = reader{
 		d: s.d,
-		q: txQ{w: w, done: &done},
+		q: txQ{w: w, done: &done, st: &st},
 		snapshot: func(_ context.Context, f func(queryer) error) error {
 			return f(t.q)
 		},
+		lock: s.d.rowLock,
 	}
-	err := s.callFn(r, t)
+	err = s.callFn(r, t)
 	done.Store(true)
+	if err == nil && st.failed != nil {
+		// PostgreSQL: a statement failed, which aborted the savepoint, and
+		// fn went on and returned nil. Its writes cannot commit; failing
+		// the call alone keeps the batch alive (RELEASE would fail).
+		err = fmt.Errorf("sqlstore: the transaction function returned nil after a statement failed: %w", st.failed)
+	}
 	if err != nil {
 		r.err = err
-		if _, rerr := w.exec(ctx, "ROLLBACK TO "+savepoint); rerr != nil {
+		if rerr := s.control(ctx, w, "ROLLBACK TO "+savepoint); rerr != nil {
 			return fmt.Errorf("rollback to savepoint: %w", rerr)
 		}
-		if _, rerr := w.exec(ctx, "RELEASE "+savepoint); rerr != nil {
-			return fmt.Errorf("release savepoint: %w", rerr)
+		if st.retry {
+			// A deadlock or serialisation failure. Waiting inside this
+			// transaction cannot help (the other transaction waits for
+			// the locks this one holds), so the call runs again in the
+			// next one, after this batch's COMMIT has released them.
+			r.attempts++
+			if r.attempts < maxAttempts {
+				r.retry, r.err = true, nil
+			} else {
+				s.log.Warn("giving up on a call after repeated deadlocks or serialisation failures",
+					"attempts", r.attempts, "err", st.failed)
+			}
 		}
 		return nil
 	}
-	if _, rerr := w.exec(ctx, "RELEASE "+savepoint); rerr != nil {
-		r.err = fmt.Errorf("release savepoint: %w", rerr)
-		return rerr
-	}
+	*sp = spDirty
 	r.ran = true
 	r.callbacks = t.callbacks
 	return nil
