@@ -131,6 +131,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.DataDir, "data", "./switchboard-data", "data directory (SQLite database and attachments)")
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "public URL of this server, for printed links (default from --addr)")
 	fs.StringVar(&cfg.NodeID, "node-id", "", "name of this node in logs and events (default hostname-pid)")
+	fs.StringVar(&cfg.StoreURL, "store", "", "database: empty for SQLite in --data, or postgres://user@host/db (run migrate first)")
 	fs.StringVar(&cfg.BusURL, "bus", "", "event bus between nodes: empty for one node, or nats://host:4222")
 	fs.StringVar(&cfg.BusSubject, "bus-subject", "switchboard.events", "NATS subject the nodes share")
 	fs.BoolVar(&cfg.SecureCookies, "secure-cookies", false, "mark session cookies Secure (set when served over HTTPS)")
@@ -184,14 +185,27 @@ func serve(args []string, stdout, stderr io.Writer) error {
 func migrate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", "./switchboard-data", "data directory")
+	data := fs.String("data", "./switchboard-data", "data directory (SQLite)")
+	storeURL := fs.String("store", "", "postgres://... to migrate PostgreSQL instead of SQLite in --data")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if *storeURL != "" {
+		if !sqlstore.IsPostgresDSN(*storeURL) {
+			return errors.New("--store must be a postgres:// URL")
+		}
+		v, err := sqlstore.MigratePostgres(ctx, *storeURL, sqlstore.PostgresOptions{})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "database is at schema version %d\n", v)
+		return nil
 	}
 	if err := os.MkdirAll(*data, 0o750); err != nil {
 		return err
 	}
-	ctx := context.Background()
 	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(*data, "switchboard.db"), sqlstore.Options{})
 	if err != nil {
 		return err

@@ -94,11 +94,22 @@ func As(err error) *Error {
 	return Internal(err)
 }
 
-// KindOf returns the kind of err (KindInternal for untyped errors).
-func KindOf(err error) Kind { return As(err).Kind }
+// KindOf returns the kind of err (KindInternal for untyped errors, "" for nil).
+func KindOf(err error) Kind {
+	if err == nil {
+		return ""
+	}
+	return As(err).Kind
+}
 
-// CodeOf returns the stable code of err ("internal" for untyped errors).
-func CodeOf(err error) string { return As(err).Code }
+// CodeOf returns the stable code of err ("internal" for untyped errors, ""
+// for nil).
+func CodeOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	return As(err).Code
+}
 
 // IsNotFound reports whether err is of KindNotFound.
 func IsNotFound(err error) bool {

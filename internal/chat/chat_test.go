@@ -315,6 +315,7 @@ func TestValidation(t *testing.T) {
 		{chat.SendInput{ConversationID: conv, ClientID: "a", Body: "   "}, "empty_message"},
 		{chat.SendInput{ConversationID: conv, ClientID: "a", Body: strings.Repeat("x", 8<<10+1)}, "message_too_long"},
 		{chat.SendInput{ConversationID: conv, ClientID: "a", Body: "bad \xff"}, "invalid_utf8"},
+		{chat.SendInput{ConversationID: conv, ClientID: "a", Body: "nul \x00 byte"}, "invalid_character"},
 		{chat.SendInput{ConversationID: conv, Body: "x"}, "client_id_required"},
 		{chat.SendInput{ConversationID: conv, ClientID: "a b", Body: "x"}, "invalid_client_id"},
 		{chat.SendInput{ConversationID: conv + 1000, ClientID: "a", Body: "x"}, "conversation_not_found"},
@@ -336,6 +337,8 @@ func TestValidation(t *testing.T) {
 	wantCode(t, err, "seq_out_of_range")
 	_, err = f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{Email: "not an email"})
 	wantCode(t, err, "invalid_email")
+	_, err = f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{Name: "Ve\x00ra"})
+	wantCode(t, err, "invalid_name")
 	_, err = f.svc.StartVisitor(f.ctx, "../etc", "")
 	wantCode(t, err, "invalid_site_key")
 	_, err = f.svc.StartVisitor(f.ctx, "nosuchsite", "")

@@ -230,6 +230,10 @@ func (s *Service) validateBody(body string, allowEmpty bool) (string, error) {
 	if !utf8.ValidString(body) {
 		return "", apperr.Invalid("invalid_utf8", "message is not valid UTF-8")
 	}
+	if strings.IndexByte(body, 0) >= 0 {
+		// PostgreSQL cannot store U+0000 in text, and no person types it.
+		return "", apperr.Invalid("invalid_character", "message contains a NUL character")
+	}
 	if len(body) > s.limits.MaxBodyBytes {
 		return "", apperr.TooLarge("message_too_long", "message is longer than the limit")
 	}

@@ -58,8 +58,8 @@ func normalizeOrigins(in []string) ([]string, error) {
 func applySite(s *model.Site, in SiteInput) error {
 	if in.Name != nil {
 		n := strings.TrimSpace(*in.Name)
-		if n == "" || utf8.RuneCountInString(n) > 200 {
-			return apperr.Invalid("invalid_name", "name is 1 to 200 characters")
+		if n == "" || utf8.RuneCountInString(n) > 200 || !utf8.ValidString(n) || hasControl(n) {
+			return apperr.Invalid("invalid_name", "name is 1 to 200 characters, without control characters")
 		}
 		s.Name = n
 	}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"switchboard/internal/apperr"
@@ -167,8 +168,8 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 	if a.Party != model.PartyVisitor {
 		return VisitorView{}, apperr.Forbidden("visitors_only", "only visitors request chats")
 	}
-	if utf8.RuneCountInString(in.Name) > 200 || !utf8.ValidString(in.Name) {
-		return VisitorView{}, apperr.Invalid("invalid_name", "name is too long")
+	if utf8.RuneCountInString(in.Name) > 200 || !utf8.ValidString(in.Name) || hasControl(in.Name) {
+		return VisitorView{}, apperr.Invalid("invalid_name", "name is too long or contains control characters")
 	}
 	in.Name = strings.TrimSpace(in.Name)
 	if in.Email != "" {
@@ -367,4 +368,15 @@ func (s *Service) Touch(a Actor) {
 	if a.Party == model.PartyVisitor && !s.presence.Touch(a.VisitorSessionID) {
 		s.presence.Signal(presenceOf(a, protocol.PresenceData{Visible: true}))
 	}
+}
+
+// hasControl reports whether s contains control characters (NUL included),
+// which no display name needs and PostgreSQL cannot store (U+0000).
+func hasControl(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
 }

@@ -35,6 +35,10 @@ type Config struct {
 	DataDir string // SQLite database and attachments; default "./switchboard-data"
 	BaseURL string // public URL printed in links; default derived from Addr
 	NodeID  string // default: hostname-pid
+	// StoreURL selects the database: "" for embedded SQLite in DataDir, or a
+	// PostgreSQL URL ("postgres://user@host/db") for several nodes. With
+	// PostgreSQL, apply migrations first with `switchboard migrate`.
+	StoreURL string
 	// BusURL selects the event bus between nodes: "" for in-process (one
 	// node), or a NATS URL ("nats://host:4222", comma-separated for a
 	// cluster) to run several nodes.
@@ -101,9 +105,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
-	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "switchboard.db"), sqlstore.Options{Logger: cfg.Logger})
+	st, err := openStore(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, err
 	}
 	blobs, err := blob.NewFS(filepath.Join(cfg.DataDir, "blobs"))
 	if err != nil {
@@ -147,6 +151,29 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	web.Register(mux)
 	s.handler = securityHeaders(mux)
 	return s, nil
+}
+
+// openStore opens SQLite in the data directory, or PostgreSQL.
+func openStore(ctx context.Context, cfg Config) (*sqlstore.Store, error) {
+	if cfg.StoreURL == "" {
+		st, err := sqlstore.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "switchboard.db"), sqlstore.Options{Logger: cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return st, nil
+	}
+	if !sqlstore.IsPostgresDSN(cfg.StoreURL) {
+		return nil, fmt.Errorf("--store must be a postgres:// URL (or empty for SQLite in --data)")
+	}
+	// Batches of at most 64 calls keep PostgreSQL's subtransaction cache cheap.
+	st, err := sqlstore.OpenPostgres(ctx, cfg.StoreURL, sqlstore.PostgresOptions{Logger: cfg.Logger, MaxBatch: 64})
+	if errors.Is(err, sqlstore.ErrSchemaTooOld) {
+		return nil, fmt.Errorf("open store: %w: run `switchboard migrate --store ...` first", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return st, nil
 }
 
 // ready reports whether this node can serve: the store answers with its
