@@ -55,6 +55,85 @@ func (s *Service) ListConversations(ctx context.Context, a Actor, f store.Conver
 	return page, nil
 }
 
+// ContactBrief is what a list row shows of a customer.
+type ContactBrief struct {
+	ID    int64  `json:"id"`
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+// ConversationSummary is a row of the staff conversation list: the ticket,
+// who the customer is, and whether they are on the site right now (as far
+// as this node knows).
+type ConversationSummary struct {
+	model.Conversation
+	Contact ContactBrief `json:"contact"`
+	Online  bool         `json:"online"`
+}
+
+// Summaries enriches a page of conversations with their contacts and
+// presence, one contact read per distinct contact.
+func (s *Service) Summaries(ctx context.Context, convs []model.Conversation) ([]ConversationSummary, error) {
+	out := make([]ConversationSummary, 0, len(convs))
+	contacts := make(map[int64]ContactBrief, len(convs))
+	for _, c := range convs {
+		cb, ok := contacts[c.ContactID]
+		if !ok {
+			ct, err := s.st.GetContact(ctx, c.ContactID)
+			if err != nil {
+				return nil, err
+			}
+			cb = ContactBrief{ID: ct.ID, Name: ct.Name, Email: ct.Email}
+			contacts[c.ContactID] = cb
+		}
+		_, online := s.presence.ContactOnline(c.ContactID)
+		out = append(out, ConversationSummary{Conversation: c, Contact: cb, Online: online})
+	}
+	return out, nil
+}
+
+// StaffMember is a colleague as other staff see them.
+type StaffMember struct {
+	ID           int64              `json:"id"`
+	Name         string             `json:"name"`
+	Role         model.Role         `json:"role"`
+	Availability model.Availability `json:"availability"`
+	Capacity     int                `json:"capacity"`
+}
+
+// Staff lists the enabled staff who share a site with the actor (every
+// enabled user, for admins), for names, availability and, later, transfers.
+func (s *Service) Staff(ctx context.Context, a Actor) ([]StaffMember, error) {
+	if !a.IsStaff() {
+		return nil, apperr.Forbidden("staff_only", "staff only")
+	}
+	users, err := s.st.ListUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]StaffMember, 0, len(users))
+	for _, u := range users {
+		if u.Disabled {
+			continue
+		}
+		if a.SiteIDs != nil && u.ID != a.User.ID {
+			sites, err := s.st.UserSiteIDs(ctx, u.ID)
+			if err != nil {
+				return nil, err
+			}
+			shared := false
+			for _, id := range sites {
+				shared = shared || a.SeesSite(id)
+			}
+			if !shared {
+				continue
+			}
+		}
+		out = append(out, StaffMember{ID: u.ID, Name: u.Name, Role: u.Role, Availability: u.Availability, Capacity: u.Capacity})
+	}
+	return out, nil
+}
+
 // GetConversation returns one conversation with its chat, contact and
 // presence, if the staff actor may see it.
 func (s *Service) GetConversation(ctx context.Context, a Actor, id int64) (ConversationView, error) {

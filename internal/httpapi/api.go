@@ -101,6 +101,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	handle("POST /api/v1/sites", a.staff(a.createSite))
 	handle("PATCH /api/v1/sites/{id}", a.staff(a.updateSite))
 	handle("GET /api/v1/users", a.staff(a.listUsers))
+	handle("GET /api/v1/staff", a.staff(a.staffList))
 	handle("POST /api/v1/users", a.staff(a.createUser))
 	handle("PATCH /api/v1/users/{id}", a.staff(a.updateUser))
 	handle("GET /ws/staff", a.staffSocket)

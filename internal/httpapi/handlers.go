@@ -120,7 +120,12 @@ func (a *API) listConversations(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"conversations": page.Conversations, "next_cursor": page.Next})
+	rows, err := a.chat.Summaries(r.Context(), page.Conversations)
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"conversations": rows, "next_cursor": page.Next})
 }
 
 func (a *API) getConversation(w http.ResponseWriter, r *http.Request) {
@@ -553,4 +558,9 @@ func contentDisposition(disp, name string) string {
 		fallback = "file"
 	}
 	return disp + `; filename="` + fallback + `"; filename*=UTF-8''` + ext.String()
+}
+
+func (a *API) staffList(w http.ResponseWriter, r *http.Request) {
+	staff, err := a.chat.Staff(r.Context(), actorFrom(r))
+	respond(w, r, map[string]any{"staff": staff}, err)
 }
