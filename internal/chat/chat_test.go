@@ -511,3 +511,22 @@ func TestTypingOfStaffOutsideTheChatStaysInternal(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestAgentRetryAfterEndReturnsFirstAck: an agent's send that was accepted,
+// retried after the chat ended, returns the first message instead of
+// not_a_participant; a new message after the end is refused.
+func TestAgentRetryAfterEndReturnsFirstAck(t *testing.T) {
+	f := newFixture(t)
+	v := f.visitor()
+	conv := must(f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{})).Conversation.ID
+	f.online(f.agent)
+	must(f.svc.Join(f.ctx, f.agent, conv))
+	first := must(f.svc.Send(f.ctx, f.agent, chat.SendInput{ConversationID: conv, ClientID: "r1", Body: "hello"}))
+	must(f.svc.End(f.ctx, f.agent, conv))
+	again := must(f.svc.Send(f.ctx, f.agent, chat.SendInput{ConversationID: conv, ClientID: "r1", Body: "hello"}))
+	if again.ID != first.ID || again.Seq != first.Seq {
+		t.Fatalf("retry after end: %+v, want %+v", again, first)
+	}
+	_, err := f.svc.Send(f.ctx, f.agent, chat.SendInput{ConversationID: conv, ClientID: "r2", Body: "new"})
+	wantCode(t, err, "no_live_chat")
+}

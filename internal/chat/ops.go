@@ -134,13 +134,20 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (model.Messag
 	}
 	var out model.Message
 	err = s.st.InTx(ctx, func(tx store.Tx) error {
-		first, err := tx.GetMessageByClientID(ctx, in.ConversationID, a.Party, a.authorID(), in.ClientID)
-		if err == nil {
-			out = first
-			return nil
-		}
-		if !apperr.IsNotFound(err) {
-			return err
+		// A refused check may be a retry of a message that was accepted
+		// before the state changed (the chat ended since): answer a retry
+		// with the first ack. The append itself detects plain duplicates,
+		// so the lookup is only paid on this rare path.
+		refuse := func(cause error) error {
+			first, err := tx.GetMessageByClientID(ctx, in.ConversationID, a.Party, a.authorID(), in.ClientID)
+			if err == nil {
+				out = first
+				return nil
+			}
+			if !apperr.IsNotFound(err) {
+				return err
+			}
+			return cause
 		}
 		conv, err := tx.GetConversation(ctx, in.ConversationID)
 		if err != nil {
@@ -149,22 +156,24 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (model.Messag
 		var chatRow model.Chat
 		if a.IsStaff() {
 			if conv.ChatID == 0 || !conv.ChatState.Live() {
-				return apperr.Conflict("no_live_chat", "there is no live chat in this conversation")
+				return refuse(apperr.Conflict("no_live_chat", "there is no live chat in this conversation"))
 			}
-			cv, err := s.chatView(ctx, tx, conv.ChatID)
+			if chatRow, err = tx.GetChat(ctx, conv.ChatID); err != nil {
+				return err
+			}
+			joined, err := isParticipant(ctx, tx, chatRow.ID, a.User.ID)
 			if err != nil {
 				return err
 			}
-			if cv.Chat.State != model.ChatActive || !cv.active(a.User.ID) {
-				return apperr.Conflict("not_a_participant", "join the chat before writing to the customer")
+			if chatRow.State != model.ChatActive || !joined {
+				return refuse(apperr.Conflict("not_a_participant", "join the chat before writing to the customer"))
 			}
-			chatRow = cv.Chat
 		}
 		var att *model.Attachment
 		if in.AttachmentID != 0 {
 			x, err := tx.GetAttachment(ctx, in.AttachmentID)
 			if err != nil || x.ConversationID != conv.ID || x.UploaderKind != a.Party || x.UploaderID != a.authorID() {
-				return apperr.NotFound("attachment")
+				return refuse(apperr.NotFound("attachment"))
 			}
 			att = &x
 		}
@@ -543,13 +552,9 @@ func (s *Service) Typing(ctx context.Context, a Actor, convID int64, typing bool
 	return nil
 }
 
-// inLiveChat reports whether user is a participant of the conversation's live chat.
-func (s *Service) inLiveChat(ctx context.Context, convID, userID int64) (bool, error) {
-	conv, err := s.st.GetConversation(ctx, convID)
-	if err != nil || conv.ChatID == 0 || !conv.ChatState.Live() {
-		return false, err
-	}
-	ps, err := s.st.ListParticipants(ctx, conv.ChatID)
+// isParticipant reports whether user is currently in the chat.
+func isParticipant(ctx context.Context, r store.Reader, chatID, userID int64) (bool, error) {
+	ps, err := r.ListParticipants(ctx, chatID)
 	if err != nil {
 		return false, err
 	}
@@ -559,6 +564,15 @@ func (s *Service) inLiveChat(ctx context.Context, convID, userID int64) (bool, e
 		}
 	}
 	return false, nil
+}
+
+// inLiveChat reports whether user is a participant of the conversation's live chat.
+func (s *Service) inLiveChat(ctx context.Context, convID, userID int64) (bool, error) {
+	conv, err := s.st.GetConversation(ctx, convID)
+	if err != nil || conv.ChatID == 0 || !conv.ChatState.Live() {
+		return false, err
+	}
+	return isParticipant(ctx, s.st, conv.ChatID, userID)
 }
 
 // normalizeTags lower-cases, trims, de-duplicates and sorts tags.
