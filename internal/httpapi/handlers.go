@@ -75,6 +75,24 @@ func (a *API) setAvailability(w http.ResponseWriter, r *http.Request) {
 	respond(w, r, u, err)
 }
 
+// idBody serves an endpoint on /…/{id} with a JSON body: it parses the id
+// and the body into Req, calls fn and writes its result, or the problem of
+// whichever step failed.
+func idBody[Req, Res any](w http.ResponseWriter, r *http.Request, fn func(id int64, req Req) (Res, error)) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	var req Req
+	if err := decodeJSON(w, r, &req); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	res, err := fn(id, req)
+	respond(w, r, res, err)
+}
+
 func respond(w http.ResponseWriter, r *http.Request, v any, err error) {
 	if err != nil {
 		WriteProblem(w, r, err)
@@ -171,24 +189,13 @@ type sendRequest struct {
 }
 
 func (a *API) sendLike(w http.ResponseWriter, r *http.Request, note bool) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	var req sendRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	in := chat.SendInput{ConversationID: id, ClientID: req.ClientID, Body: req.Body, AttachmentID: req.AttachmentID}
-	var m model.Message
-	if note {
-		m, err = a.chat.Note(r.Context(), actorFrom(r), in)
-	} else {
-		m, err = a.chat.Send(r.Context(), actorFrom(r), in)
-	}
-	respond(w, r, m, err)
+	idBody(w, r, func(id int64, req sendRequest) (model.Message, error) {
+		in := chat.SendInput{ConversationID: id, ClientID: req.ClientID, Body: req.Body, AttachmentID: req.AttachmentID}
+		if note {
+			return a.chat.Note(r.Context(), actorFrom(r), in)
+		}
+		return a.chat.Send(r.Context(), actorFrom(r), in)
+	})
 }
 
 func (a *API) send(w http.ResponseWriter, r *http.Request) { a.sendLike(w, r, false) }
@@ -232,54 +239,27 @@ func (a *API) end(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) setTags(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	var req struct {
+	idBody(w, r, func(id int64, req struct {
 		Tags []string `json:"tags"`
-	}
-	if err := decodeJSON(w, r, &req); err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	c, err := a.chat.SetTags(r.Context(), actorFrom(r), id, req.Tags)
-	respond(w, r, c, err)
+	}) (model.Conversation, error) {
+		return a.chat.SetTags(r.Context(), actorFrom(r), id, req.Tags)
+	})
 }
 
 func (a *API) setPriority(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	var req struct {
+	idBody(w, r, func(id int64, req struct {
 		Priority model.Priority `json:"priority"`
-	}
-	if err := decodeJSON(w, r, &req); err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	c, err := a.chat.SetPriority(r.Context(), actorFrom(r), id, req.Priority)
-	respond(w, r, c, err)
+	}) (model.Conversation, error) {
+		return a.chat.SetPriority(r.Context(), actorFrom(r), id, req.Priority)
+	})
 }
 
 func (a *API) read(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	var req struct {
+	idBody(w, r, func(id int64, req struct {
 		Seq int64 `json:"seq"`
-	}
-	if err := decodeJSON(w, r, &req); err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	m, err := a.chat.MarkRead(r.Context(), actorFrom(r), id, req.Seq)
-	respond(w, r, m, err)
+	}) (model.ReadMark, error) {
+		return a.chat.MarkRead(r.Context(), actorFrom(r), id, req.Seq)
+	})
 }
 
 // upload takes one file as multipart/form-data (field "file"), streaming it
@@ -372,18 +352,9 @@ func (a *API) createSite(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) updateSite(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	var req siteRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	site, err := a.chat.UpdateSite(r.Context(), actorFrom(r), id, req.input())
-	respond(w, r, site, err)
+	idBody(w, r, func(id int64, req siteRequest) (model.Site, error) {
+		return a.chat.UpdateSite(r.Context(), actorFrom(r), id, req.input())
+	})
 }
 
 func requireAdmin(r *http.Request) error {
