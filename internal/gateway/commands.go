@@ -245,6 +245,16 @@ func (g *Gateway) RevokeUser(userID int64) {
 	}
 }
 
+// RevokeSession closes the sockets one sign-in of a user opened (sign-out).
+// Other nodes close theirs at their next session check.
+func (g *Gateway) RevokeSession(userID int64, session string) {
+	for _, s := range g.hub.user(userID) {
+		if s.session == session {
+			s.closeAfterFlush(protocol.CloseRevoked, "signed out")
+		}
+	}
+}
+
 // dispatch routes a bus event to the sockets that may receive it. It runs on
 // the bus's delivery goroutine and only enqueues.
 func (g *Gateway) dispatch(e bus.Event) {

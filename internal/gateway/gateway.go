@@ -133,13 +133,17 @@ func (g *Gateway) ServeVisitor(w http.ResponseWriter, r *http.Request) {
 // same-host check, plus Options.StaffOrigins), so another site cannot ride
 // an agent's cookie. revalidate re-checks the session; it is called every
 // Options.RevalidateEvery, and an error closes the socket with 4009.
-func (g *Gateway) ServeStaff(w http.ResponseWriter, r *http.Request, actor chat.Actor, revalidate func(context.Context) error) {
+//
+// session names the sign-in (an opaque id, not the token) so that signing
+// out closes exactly its sockets (RevokeSession).
+func (g *Gateway) ServeStaff(w http.ResponseWriter, r *http.Request, actor chat.Actor, session string, revalidate func(context.Context) error) {
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: g.opts.StaffOrigins})
 	if err != nil {
 		return
 	}
 	s := g.newSocket(c, r.Header.Get("Origin"))
 	s.actor = actor
+	s.session = session
 	s.revalidate = revalidate
 	s.staff = true
 	s.authed.Store(true)

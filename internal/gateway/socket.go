@@ -86,6 +86,7 @@ type socket struct {
 	reval    clock.Timer
 
 	revalidate func(context.Context) error // staff: re-checks the session
+	session    string                      // staff: which sign-in opened it
 }
 
 func (g *Gateway) newSocket(c *websocket.Conn, origin string) *socket {

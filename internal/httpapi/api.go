@@ -7,6 +7,7 @@ package httpapi
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -375,17 +376,23 @@ func (a *API) staffSocket(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, apperr.New(apperr.KindUnavailable, "server_restarting", "the server is restarting"))
 		return
 	}
-	actor, _, err := a.authStaff(r)
+	actor, sess, err := a.authStaff(r)
 	if err != nil {
 		WriteProblem(w, r, err)
 		return
 	}
 	ck, _ := r.Cookie(SessionCookie)
 	token := ck.Value
-	a.gw.ServeStaff(w, r, actor, func(ctx context.Context) error {
+	a.gw.ServeStaff(w, r, actor, sessionID(sess), func(ctx context.Context) error {
 		_, _, err := a.ident.Authenticate(ctx, token)
 		return err
 	})
+}
+
+// sessionID names a sign-in without revealing its token: a prefix of the
+// token's hash, hex-encoded.
+func sessionID(s model.AuthSession) string {
+	return hex.EncodeToString(s.TokenHash[:min(len(s.TokenHash), 12)])
 }
 
 func (a *API) visitorSocket(w http.ResponseWriter, r *http.Request) {

@@ -52,6 +52,9 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, err)
 		return
 	}
+	if sess, ok := r.Context().Value(sessionKey{}).(model.AuthSession); ok {
+		a.gw.RevokeSession(sess.UserID, sessionID(sess))
+	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, MaxAge: -1,
 		Secure: a.opts.SecureCookies || r.TLS != nil, SameSite: http.SameSiteLaxMode})
 	w.WriteHeader(http.StatusNoContent)

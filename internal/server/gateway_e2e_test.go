@@ -338,3 +338,26 @@ func TestReadinessDropsBeforeTheListenerCloses(t *testing.T) {
 		t.Fatalf("healthz %d while draining: the node should still serve", st)
 	}
 }
+
+// TestSignOutClosesThatSessionsSockets: signing out closes the sockets of
+// that sign-in at once (4009), and leaves the user's other sign-ins alone.
+func TestSignOutClosesThatSessionsSockets(t *testing.T) {
+	n := startNode(t, "")
+	n.seed()
+	laptop := n.login("alice@demo.test", "demo-agent-pass")
+	phone := n.login("alice@demo.test", "demo-agent-pass")
+	lw := laptop.ws()
+	pw := phone.ws()
+	if st := laptop.do("POST", "/api/v1/auth/logout", nil, nil); st != 204 {
+		t.Fatalf("logout: %d", st)
+	}
+	if code := lw.waitClosed(); code != 4009 {
+		t.Fatalf("laptop socket closed with %d, want 4009", code)
+	}
+	if f := pw.send("ping", nil); f.Type != "ack" {
+		t.Fatalf("the other sign-in's socket was affected: %+v", f)
+	}
+	if st := phone.do("GET", "/api/v1/me", nil, nil); st != 200 {
+		t.Fatalf("the other sign-in was signed out: %d", st)
+	}
+}
