@@ -249,6 +249,18 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	return s.st.InTx(ctx, func(tx store.Tx) error { return tx.DeleteAuthSession(ctx, hash) })
 }
 
+// PurgeExpiredSessions deletes the staff sessions that have expired, which
+// would otherwise only go when someone presents their token again.
+func (s *Service) PurgeExpiredSessions(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.st.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		n, err = tx.DeleteExpiredAuthSessions(ctx, s.now())
+		return err
+	})
+	return n, err
+}
+
 // NewUser is the input of CreateUser.
 type NewUser struct {
 	Email    string

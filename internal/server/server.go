@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,6 +80,46 @@ type Server struct {
 	http     *http.Server
 	ln       net.Listener
 	notReady atomic.Bool // shutdown has begun
+	blobs    *blob.FS
+
+	janitorMu sync.Mutex
+	janitor   clock.Timer // next housekeeping run; nil once stopped
+	stopped   bool
+}
+
+// janitorEvery is how often housekeeping runs.
+const janitorEvery = time.Hour
+
+// housekeeping removes what would otherwise only pile up: expired staff
+// sessions and temporary files of uploads a crash interrupted. It runs at
+// start and then every hour on the injected clock.
+func (s *Server) housekeeping() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if n, err := s.Ident.PurgeExpiredSessions(ctx); err != nil {
+		s.log.Warn("housekeeping: purge expired sessions", "err", err)
+	} else if n > 0 {
+		s.log.Info("housekeeping: purged expired sessions", "count", n)
+	}
+	if n, err := s.blobs.RemoveStaleTemp(s.cfg.Clock.Now().Add(-time.Hour)); err != nil {
+		s.log.Warn("housekeeping: remove stale uploads", "err", err)
+	} else if n > 0 {
+		s.log.Info("housekeeping: removed stale upload files", "count", n)
+	}
+	s.janitorMu.Lock()
+	defer s.janitorMu.Unlock()
+	if !s.stopped {
+		s.janitor = s.cfg.Clock.AfterFunc(janitorEvery, s.housekeeping)
+	}
+}
+
+func (s *Server) stopHousekeeping() {
+	s.janitorMu.Lock()
+	defer s.janitorMu.Unlock()
+	s.stopped = true
+	if s.janitor != nil {
+		s.janitor.Stop()
+	}
 }
 
 // New opens the data directory and wires the node. It does not listen yet.
@@ -125,7 +166,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		b = nb
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, Store: st, Bus: b}
+	s := &Server{cfg: cfg, log: cfg.Logger, Store: st, Bus: b, blobs: blobs}
 	s.Ident = identity.New(st, b, cfg.Clock, identity.Options{BcryptCost: cfg.BcryptCost, Logger: cfg.Logger})
 	s.Chat = chat.New(chat.Config{Store: st, Bus: b, Blobs: blobs, Clock: cfg.Clock, NodeID: cfg.NodeID,
 		Logger: cfg.Logger, Limits: chat.Limits{MaxAttachmentBytes: cfg.MaxAttachmentBytes}, PresenceTTL: cfg.PresenceTTL})
@@ -249,6 +290,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
+	go s.housekeeping()
 	s.log.Info("switchboard listening", "addr", s.Addr(), "url", s.BaseURL(), "node", s.cfg.NodeID)
 	select {
 	case err := <-errc:
@@ -294,6 +336,7 @@ func (s *Server) Shutdown() error {
 
 // Close releases the store and bus without draining (see Shutdown).
 func (s *Server) Close() error {
+	s.stopHousekeeping()
 	var errs []error
 	// The store first: it commits what is queued, and its after-commit
 	// callbacks still publish on the open bus.

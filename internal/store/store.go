@@ -79,6 +79,9 @@ type Tx interface {
 	CreateAuthSession(ctx context.Context, s model.AuthSession) error
 	DeleteAuthSession(ctx context.Context, tokenHash []byte) error  // no error if absent
 	DeleteUserAuthSessions(ctx context.Context, userID int64) error // every session of a user
+	// DeleteExpiredAuthSessions removes sessions that expired before t and
+	// reports how many.
+	DeleteExpiredAuthSessions(ctx context.Context, before time.Time) (int64, error)
 
 	CreateContact(ctx context.Context, c *model.Contact) error // sets ID
 	UpdateContact(ctx context.Context, c model.Contact) error  // name, email, attributes

@@ -212,6 +212,18 @@ func (t *txImpl) DeleteUserAuthSessions(ctx context.Context, userID int64) error
 	return nil
 }
 
+func (t *txImpl) DeleteExpiredAuthSessions(ctx context.Context, before time.Time) (int64, error) {
+	res, err := t.q.exec(ctx, "DELETE FROM auth_sessions WHERE expires_at < ?", dbTimeNotNull(before))
+	if err != nil {
+		return 0, fmt.Errorf("delete expired auth sessions: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("delete expired auth sessions: %w", err)
+	}
+	return n, nil
+}
+
 // ---- contacts and visitors
 
 func (t *txImpl) CreateContact(ctx context.Context, c *model.Contact) error {

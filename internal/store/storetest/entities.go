@@ -186,6 +186,22 @@ func testAuthSessions(t *testing.T, s store.Store) {
 	wantCode(t, "GetAuthSession deleted", err, "auth_session_not_found")
 	must[model.AuthSession](t, "GetAuthSession kept")(s.GetAuthSession(ctx, h(2)))
 
+	// DeleteExpiredAuthSessions removes only the expired ones.
+	var purged int64
+	inTx(t, s, func(tx store.Tx) error {
+		var err error
+		purged, err = tx.DeleteExpiredAuthSessions(ctx, t0)
+		return err
+	})
+	eq(t, "DeleteExpiredAuthSessions count", purged, int64(1))
+	_, err = s.GetAuthSession(ctx, h(2))
+	wantCode(t, "GetAuthSession purged", err, "auth_session_not_found")
+	must[model.AuthSession](t, "GetAuthSession unexpired kept")(s.GetAuthSession(ctx, h(3)))
+	inTx(t, s, func(tx store.Tx) error {
+		noErr(t, "CreateAuthSession", tx.CreateAuthSession(ctx, expired))
+		return nil
+	})
+
 	// DeleteUserAuthSessions removes every session of that user only.
 	inTx(t, s, func(tx store.Tx) error {
 		noErr(t, "CreateAuthSession", tx.CreateAuthSession(ctx, valid))
