@@ -1,0 +1,233 @@
+// Switchboard widget loader: the one script a website embeds.
+//
+//   <script async src="https://HOST/widget.js" data-site="SITE_KEY"></script>
+//
+// It is tiny (budget: 3 KB gzipped), runs after the page has parsed it
+// (async: it never blocks rendering or the load event), draws the launcher
+// button in a shadow root, replays the Switchboard(...) calls the page made
+// before it arrived, and loads the chat UI (ui.js) only when the panel is
+// first opened, or in the background after the page's load event when this
+// browser already has a conversation (so that a message can arrive and show
+// the unread badge).
+//
+// Isolation: shadow DOM, not an iframe. See docs/widget.md. In short: the
+// page's origin stays the origin the server checks against the site's allowed
+// origins (an iframe from the Switchboard host would make every request come
+// from Switchboard's own origin), no second document to download and boot,
+// and `:host { all: initial }` plus our own shadow-scoped stylesheet keeps the
+// host page's CSS out (and ours out of the page).
+import type { Identity, Mount, MountContext, UIHandle, WidgetConfig } from "./types";
+
+type Fn = ((...a: unknown[]) => void) & { q?: ArrayLike<unknown>[]; loaded?: 1 };
+type Win = Window & { Switchboard?: Fn };
+
+// Replaced by the server with a digest of ui.js, so that the UI file can be
+// cached forever under a versioned path.
+const UI_VERSION = "__SB_UI_VERSION__";
+
+const CSS =
+  ":host{all:initial}" +
+  ".l{position:fixed;bottom:20px;z-index:2147483000;display:flex;align-items:center;gap:8px;height:56px;min-width:56px;padding:0 16px;box-sizing:border-box;border:0;border-radius:28px;background:var(--c);color:#fff;font:600 15px/1 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25)}" +
+  ".l:focus-visible{outline:3px solid #222;outline-offset:3px}" +
+  ".l svg{width:26px;height:26px;fill:currentColor;flex:none}" +
+  ".b{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;padding:0 5px;box-sizing:border-box;border-radius:10px;background:#d93025;color:#fff;font:700 12px/20px system-ui,sans-serif;text-align:center}" +
+  ".b[hidden]{display:none}";
+
+const CHAT_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H8l-5 4V5a2 2 0 0 1 2-2z"/></svg>';
+const CLOSE_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M18.3 5.7 12 12l6.3 6.3-1.4 1.4L10.6 13.4 4.3 19.7 2.9 18.3 9.2 12 2.9 5.7l1.4-1.4 6.3 6.3 6.3-6.3z"/></svg>';
+
+((w: Win, d: Document) => {
+  const prev = w.Switchboard;
+  if (prev && prev.loaded) return; // the snippet is on the page twice
+  const script = (d.currentScript ||
+    d.querySelector('script[data-site][src*="widget.js"]')) as HTMLScriptElement | null;
+  if (!script) return;
+  const site = script.getAttribute("data-site") || "";
+  const base = script.src.replace(/\/widget\.js([?#].*)?$/, "");
+  const ds = script.dataset;
+  const cfg: WidgetConfig = {
+    color: ds.color || "#2d5bd7",
+    position: ds.position === "left" ? "left" : "right",
+    launcherText: ds.launcherText || "",
+  };
+  const identity: Identity = {};
+  const listeners: Record<string, Function[]> = {};
+  const key = "sb:" + site + ":";
+  let ui: UIHandle | undefined;
+  let loading = 0;
+  let open = false;
+  let unread = 0;
+
+  const store = (k: string, v?: string | null): string | null => {
+    try {
+      if (v === undefined) return localStorage.getItem(key + k);
+      if (v === null) localStorage.removeItem(key + k);
+      else localStorage.setItem(key + k, v);
+    } catch (_) {
+      /* storage blocked: the widget still works for this page */
+    }
+    return null;
+  };
+
+  const host = d.createElement("div");
+  host.setAttribute("data-switchboard", site);
+  const root = host.attachShadow({ mode: "open" });
+  const launcher = d.createElement("button");
+  launcher.type = "button";
+  launcher.className = "l";
+  launcher.setAttribute("aria-haspopup", "dialog");
+  const badge = d.createElement("span");
+  badge.className = "b";
+  badge.setAttribute("aria-hidden", "true");
+  const style = d.createElement("style");
+  style.textContent = CSS;
+  root.append(style, launcher);
+
+  const emit = (ev: string, data?: unknown) => {
+    for (const f of listeners[ev] || []) {
+      try {
+        f(data);
+      } catch (e) {
+        setTimeout(() => {
+          throw e;
+        });
+      }
+    }
+  };
+
+  const strings = (k: string, dflt: string) => (cfg.strings && cfg.strings[k]) || dflt;
+
+  const render = () => {
+    host.style.cssText = "";
+    launcher.style.setProperty("--c", cfg.color || "#2d5bd7");
+    launcher.style.left = cfg.position === "left" ? "20px" : "";
+    launcher.style.right = cfg.position === "left" ? "" : "20px";
+    launcher.innerHTML = open ? CLOSE_ICON : CHAT_ICON;
+    const text = !open && cfg.launcherText;
+    if (text) launcher.append(text);
+    badge.textContent = unread > 9 ? "9+" : unread ? String(unread) : "";
+    badge.hidden = !unread || open;
+    launcher.append(badge);
+    launcher.setAttribute("aria-expanded", String(open));
+    let label = open ? strings("close", "Close chat") : strings("open", "Open chat");
+    if (unread && !open) label += ", " + strings("unread", "{n} unread").replace("{n}", String(unread));
+    launcher.setAttribute("aria-label", label);
+  };
+
+  const loadUI = () => {
+    if (ui || loading) return;
+    loading = 1;
+    const s = d.createElement("script");
+    s.async = true;
+    s.src = base + "/widget/" + UI_VERSION + "/ui.js";
+    s.onerror = () => {
+      loading = 0;
+      setOpen(false);
+    };
+    (d.head || d.documentElement).appendChild(s);
+  };
+
+  function setOpen(o: boolean) {
+    if (o === open) return;
+    open = o;
+    store("open", o ? "1" : null);
+    render();
+    if (o) {
+      if (ui) ui.open();
+      else loadUI();
+    } else if (ui) ui.close();
+    emit(o ? "open" : "close");
+  }
+
+  const ctx: MountContext = {
+    site,
+    base,
+    root,
+    cfg,
+    identity,
+    emit,
+    launcher,
+    setOpen,
+    isOpen: () => open,
+    setUnread(n) {
+      if (n !== unread) {
+        unread = n;
+        render();
+        emit("unread", n);
+      }
+    },
+  };
+
+  const api: Fn = function (this: unknown, ...a: unknown[]) {
+    const [cmd, x, y] = a as [string, any, any];
+    switch (cmd) {
+      case "open":
+      case "close":
+        setOpen(cmd === "open");
+        break;
+      case "toggle":
+        setOpen(!open);
+        break;
+      case "on":
+        (listeners[x] = listeners[x] || []).push(y);
+        break;
+      case "off":
+        listeners[x] = (listeners[x] || []).filter((f) => f !== y);
+        break;
+      case "identify":
+        Object.assign(identity, x);
+        if (ui) ui.identify(identity);
+        break;
+      case "attributes":
+        identity.attributes = Object.assign(identity.attributes || {}, x);
+        if (ui) ui.identify(identity);
+        break;
+      case "config":
+        Object.assign(cfg, x);
+        render();
+        if (ui) ui.config(cfg);
+        break;
+      case "reset":
+        // On logout: forget this browser's visitor (token, history, cursors).
+        try {
+          for (let i = localStorage.length - 1; i >= 0; i--) {
+            const k = localStorage.key(i);
+            if (k && k.indexOf(key) === 0) localStorage.removeItem(k);
+          }
+        } catch (_) {
+          /* nothing stored */
+        }
+        for (const k in identity) delete (identity as Record<string, unknown>)[k];
+        ctx.setUnread(0);
+        if (ui) ui.reset();
+        break;
+      case "_mount":
+        if (!ui) {
+          ui = (x as Mount)(ctx);
+          if (open) ui.open();
+        }
+        break;
+    }
+  };
+  api.loaded = 1;
+
+  const queued = (prev && prev.q) || [];
+  w.Switchboard = api;
+  launcher.addEventListener("click", () => setOpen(!open));
+  render();
+  const attach = () => {
+    d.body.appendChild(host);
+    for (const args of Array.prototype.slice.call(queued)) api.apply(null, Array.prototype.slice.call(args));
+    // A returning visitor (token stored) gets the UI in the background once
+    // the page has loaded, so that agent messages arrive and the unread
+    // badge shows; the panel reopens if it was open on the previous page.
+    if (store("open")) setOpen(true);
+    else if (store("token")) {
+      const later = () => setTimeout(loadUI, 1);
+      if (d.readyState === "complete") later();
+      else w.addEventListener("load", later);
+    }
+  };
+  if (d.body) attach();
+  else d.addEventListener("DOMContentLoaded", attach);
+})(window as Win, document);

@@ -1,0 +1,60 @@
+// Types shared by the loader (widget.js) and the chat UI (ui.js). Type-only:
+// nothing here ends up in either bundle.
+
+/** Everything a site can configure from the host page (Switchboard('config', {...}))
+ * or with data- attributes on the script tag. */
+export interface WidgetConfig {
+  /** Accent colour (any CSS colour). data-color. */
+  color?: string;
+  /** Launcher and panel side. data-position. */
+  position?: "left" | "right";
+  /** Text shown next to the launcher icon (empty: icon only). data-launcher-text. */
+  launcherText?: string;
+  /** First line shown above the pre-chat form. */
+  greeting?: string;
+  /** Text direction of the UI; default: the host document's. */
+  dir?: "ltr" | "rtl";
+  /** BCP 47 locale for times; default: the browser's. */
+  locale?: string;
+  /** Any visible string, by key (see src/strings.ts). */
+  strings?: Record<string, string>;
+  /** Pre-chat form fields. */
+  prechat?: { name?: FieldMode; email?: FieldMode };
+  /** Largest upload the widget accepts before sending (bytes; the server enforces its own). */
+  maxUploadBytes?: number;
+}
+
+export type FieldMode = "required" | "optional" | "hidden";
+
+export interface Identity {
+  email?: string;
+  name?: string;
+  attributes?: Record<string, unknown>;
+  hash?: string;
+}
+
+/** What the loader hands the chat UI when it mounts. */
+export interface MountContext {
+  site: string;
+  base: string;
+  root: ShadowRoot;
+  cfg: WidgetConfig;
+  identity: Identity;
+  emit(event: string, data?: unknown): void;
+  setUnread(n: number): void;
+  /** The UI asks the loader to open or close the panel (close button, Escape). */
+  setOpen(open: boolean): void;
+  launcher: HTMLButtonElement;
+  isOpen(): boolean;
+}
+
+/** What the chat UI gives back to the loader. */
+export interface UIHandle {
+  open(): void;
+  close(): void;
+  identify(i: Identity): void;
+  config(c: WidgetConfig): void;
+  reset(): void;
+}
+
+export type Mount = (ctx: MountContext) => UIHandle;

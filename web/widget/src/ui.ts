@@ -1,0 +1,1138 @@
+// Switchboard chat UI (ui.js), loaded lazily by the loader (widget.js) and
+// mounted into the loader's shadow root. Plain TypeScript and DOM: no
+// framework, so that loader + UI stay far below 30 KB gzipped.
+//
+// Delivery rules it relies on (docs/protocol.md):
+// - the timeline is indexed by seq: a seq already held is ignored, so
+//   replays, reconnects, acks racing events and other tabs never duplicate;
+// - the cursor (highest seq held) and the store epoch are kept per site in
+//   localStorage with the token; a reconnect subscribes with them and the
+//   server replays what was missed (or says recovered:false: reload over REST);
+// - every message the visitor writes gets a client_id once, goes to an outbox
+//   kept in localStorage, and is sent again with the same client_id until it
+//   is acknowledged: the server stores it exactly once.
+import { CSS } from "./css";
+import { STRINGS, type StringKey } from "./strings";
+import type { Identity, MountContext, UIHandle, WidgetConfig } from "./types";
+
+interface Att {
+  id: number;
+  name: string;
+  content_type: string;
+  size: number;
+}
+interface Msg {
+  id: number;
+  conversation_id: number;
+  seq: number;
+  chat_id?: number;
+  author_kind: string;
+  author_name?: string;
+  client_id?: string;
+  kind: string;
+  visibility?: string;
+  body: string;
+  event?: string;
+  attachment_id?: number;
+  attachment?: Att;
+  created_at: string;
+}
+interface Participant {
+  user_id: number;
+  name: string;
+  left_at?: string;
+  avatar_url?: string;
+}
+interface ChatView {
+  chat: { id: number; state: string; queue_position?: number; estimated_wait_seconds?: number };
+  participants: Participant[] | null;
+}
+interface Pending {
+  cid: string;
+  kind: "send" | "req";
+  conv: number;
+  body: string;
+  att?: Att;
+  at: string;
+}
+interface Problem {
+  code: string;
+  message?: string;
+  title?: string;
+}
+
+const LIVE = ["bot", "waiting", "pending", "active"];
+const EMOJI = ["😀", "😂", "😊", "😍", "🤔", "😢", "😮", "👍", "👎", "🙏", "👏", "🎉", "❤️", "🔥", "✅", "👋"];
+const ICONS = {
+  close: '<path d="M5 11h14v2H5z"/>',
+  chat: '<path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H8l-5 4V5a2 2 0 0 1 2-2z"/>',
+  attach:
+    '<path d="M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10z"/>',
+  emoji:
+    '<path d="M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 18a8 8 0 1 1 0-16 8 8 0 0 1 0 16zm-3.5-9a1.5 1.5 0 1 0 0-3 1.5 1.5 0 0 0 0 3zm7 0a1.5 1.5 0 1 0 0-3 1.5 1.5 0 0 0 0 3zM12 17.5a5.5 5.5 0 0 0 5.1-3.5H6.9a5.5 5.5 0 0 0 5.1 3.5z"/>',
+};
+
+const enc = new TextEncoder();
+const bytes = (s: string) => enc.encode(s).length;
+const clip = (s: string, n: number) => {
+  s = s.slice(0, n);
+  while (bytes(s) > n) s = s.slice(0, -1);
+  return s;
+};
+const EMAIL = /^[^\s@<>()",;:]+@[^\s@<>()",;:]+\.[^\s@<>()",;:]+$/;
+const uid = () =>
+  "w-" +
+  Date.now().toString(36) +
+  "-" +
+  Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+
+function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | boolean> = {},
+  ...kids: (Node | string)[]
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const k in attrs) {
+    const v = attrs[k];
+    if (v === false) continue;
+    if (k === "class") el.className = v as string;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  el.append(...kids);
+  return el;
+}
+const icon = (path: string) => {
+  const s = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  s.setAttribute("viewBox", "0 0 24 24");
+  s.setAttribute("aria-hidden", "true");
+  s.innerHTML = path; // constant markup only
+  return s;
+};
+
+function mount(ctx: MountContext): UIHandle {
+  const { site, base, root } = ctx;
+  let cfg: WidgetConfig = ctx.cfg;
+  let identity: Identity = ctx.identity;
+  const api = base + "/api/v1/visitor";
+  const prefix = "sb:" + site + ":";
+  const t = (k: StringKey, n?: number | string, name?: string) =>
+    ((cfg.strings && cfg.strings[k]) || STRINGS[k])
+      .replace("{n}", String(n ?? ""))
+      .replace("{name}", name ?? String(n ?? ""));
+
+  // ---- storage (per site key) ----
+  const get = <T>(k: string, d: T): T => {
+    try {
+      const v = localStorage.getItem(prefix + k);
+      return v == null ? d : (JSON.parse(v) as T);
+    } catch (_) {
+      return d;
+    }
+  };
+  const put = (k: string, v: unknown) => {
+    try {
+      if (v == null) localStorage.removeItem(prefix + k);
+      else localStorage.setItem(prefix + k, JSON.stringify(v));
+    } catch (_) {
+      /* storage full or blocked: memory only */
+    }
+  };
+  // The loader stores the token as a plain string.
+  const getToken = () => {
+    try {
+      return localStorage.getItem(prefix + "token");
+    } catch (_) {
+      return null;
+    }
+  };
+  const setToken = (v: string | null) => {
+    try {
+      if (v) localStorage.setItem(prefix + "token", v);
+      else localStorage.removeItem(prefix + "token");
+    } catch (_) {
+      /* memory only */
+    }
+  };
+
+  // ---- state ----
+  let token = getToken();
+  let epoch = get("epoch", "");
+  let conv = get("conv", 0);
+  const msgs = new Map<number, Msg>();
+  for (const m of get<Msg[]>("msgs:" + conv, [])) msgs.set(m.seq, m);
+  let out = get<Pending[]>("out", []);
+  let myRead = get("read:" + conv, 0);
+  let agentRead = 0;
+  let chat: ChatView | null = null;
+  let chatState = get("state", "");
+  let fatal = "";
+  let notice = "";
+  let humansUnavailable = false;
+  let offlineSent = false;
+  let typingName = "";
+  let typingTimer = 0;
+  let shown = false; // panel visible
+  const imgs = new Map<number, string>(); // attachment id -> blob URL
+
+  // ---- DOM ----
+  const style = h("style");
+  style.textContent = CSS;
+  const title = h("b");
+  const sub = h("span");
+  const avatar = h("div", { class: "av", "aria-hidden": "true" });
+  const endBtn = h("button", { type: "button", class: "eb" });
+  const minBtn = h("button", { type: "button", class: "ib", "aria-label": "" }, icon(ICONS.close));
+  const header = h("div", { class: "h" }, avatar, h("div", { class: "t" }, title, sub), endBtn, minBtn);
+  const banner = h("div", { class: "bn", role: "status", "aria-live": "polite" });
+  const list = h("ol", { class: "ms", "aria-live": "polite", tabindex: "0" });
+  const typing = h("div", { class: "ty", "aria-live": "polite" });
+  const text = h("textarea", { rows: "1", maxlength: "8192" });
+  const file = h("input", { type: "file", hidden: true, tabindex: "-1" });
+  const attachBtn = h("button", { type: "button", class: "ib" }, icon(ICONS.attach));
+  const emojiBtn = h("button", { type: "button", class: "ib", "aria-expanded": "false" }, icon(ICONS.emoji));
+  const sendBtn = h("button", { type: "button", class: "sd" });
+  const emojis = h("div", { class: "em", hidden: true, role: "group" });
+  const upText = h("div", { class: "up", hidden: true, role: "status" });
+  const upBar = h("i");
+  const progress = h("div", { class: "pr", hidden: true }, upBar);
+  const composer = h("div", { class: "cmp" }, attachBtn, emojiBtn, text, sendBtn, file);
+  const form = h("form", { class: "fm", novalidate: true });
+  const panel = h("div", { class: "p", role: "dialog", hidden: true });
+  panel.append(header, banner, list, form, typing, upText, progress, emojis, composer);
+  root.append(style, panel);
+
+  for (const e of EMOJI) {
+    const b = h("button", { type: "button" }, e);
+    b.onclick = () => {
+      const s = text.selectionStart ?? text.value.length;
+      text.value = text.value.slice(0, s) + e + text.value.slice(text.selectionEnd ?? s);
+      text.focus();
+    };
+    emojis.append(b);
+  }
+
+  const live = () => LIVE.includes(chatState);
+  const agent = () => (chat && (chat.participants || []).find((p) => !p.left_at)) || null;
+  const maxSeq = () => {
+    let m = 0;
+    for (const k of msgs.keys()) if (k > m) m = k;
+    return m;
+  };
+  const fmtTime = (iso: string) => {
+    try {
+      return new Intl.DateTimeFormat(cfg.locale, { hour: "numeric", minute: "2-digit" }).format(new Date(iso));
+    } catch (_) {
+      return "";
+    }
+  };
+
+  // ---- rendering ----
+  const nodes = new Map<string, HTMLElement>();
+  let renderQueued = false;
+  const render = () => {
+    if (renderQueued) return;
+    renderQueued = true;
+    queueMicrotask(() => {
+      renderQueued = false;
+      draw();
+    });
+  };
+
+  function applyConfig() {
+    panel.style.setProperty("--c", cfg.color || "#2d5bd7");
+    const left = cfg.position === "left";
+    panel.style.left = left ? "20px" : "";
+    panel.style.right = left ? "" : "20px";
+    panel.dir = cfg.dir || document.documentElement.dir || document.body.dir || "ltr";
+    panel.setAttribute("aria-label", t("title"));
+    list.setAttribute("aria-label", t("messages"));
+    minBtn.setAttribute("aria-label", t("close"));
+    endBtn.textContent = t("endChat");
+    text.setAttribute("aria-label", t("placeholder"));
+    text.placeholder = t("placeholder");
+    attachBtn.setAttribute("aria-label", t("attach"));
+    emojiBtn.setAttribute("aria-label", t("emoji"));
+    emojis.setAttribute("aria-label", t("emoji"));
+    sendBtn.textContent = t("send");
+    formKey = "";
+    render();
+  }
+
+  function draw() {
+    const a = agent();
+    title.textContent = a ? a.name : t("title");
+    avatar.textContent = a
+      ? a.name
+          .split(/\s+/)
+          .map((w) => w.charAt(0))
+          .join("")
+          .slice(0, 2)
+          .toUpperCase()
+      : "";
+    if (!a) avatar.append(icon(ICONS.chat));
+    sub.textContent = !ws || !authed ? (fatal ? "" : t("subtitle")) : a ? t("online") : t("subtitle");
+    endBtn.hidden = !live() || !conv;
+
+    // banner: fatal error > notice > connection > waiting/queue > ended
+    let b = "";
+    let err = false;
+    if (fatal) (b = fatal), (err = true);
+    else if (notice) (b = notice), (err = true);
+    else if (connLost) b = t("reconnecting");
+    else if (chatState === "waiting" || chatState === "pending") {
+      b = t("waiting");
+      const c = chat && chat.chat;
+      if (c && c.queue_position) b += " " + t("queue", c.queue_position) + ".";
+      if (c && c.estimated_wait_seconds) b += " " + t("wait", Math.ceil(c.estimated_wait_seconds / 60)) + ".";
+    } else if (chatState === "ended" && conv && !out.length) b = t("ended");
+    banner.textContent = b;
+    banner.hidden = !b;
+    banner.className = err ? "bn err" : "bn";
+    banner.setAttribute("role", err ? "alert" : "status");
+
+    const showForm = !fatal && !conv && !out.length;
+    form.hidden = !showForm;
+    list.hidden = showForm;
+    composer.hidden = showForm || !!fatal;
+    typing.hidden = showForm;
+    if (showForm) drawForm();
+    drawList();
+    typing.textContent = typingName ? t("typing", typingName) : "";
+  }
+
+  let formKey = "";
+  function drawForm() {
+    const key = humansUnavailable ? (offlineSent ? "done" : "offline") : "prechat";
+    if (key === formKey) return;
+    formKey = key;
+    form.textContent = "";
+    if (key === "done") {
+      form.append(h("p", { role: "status" }, t("offlineDone")));
+      return;
+    }
+    const pc = cfg.prechat || {};
+    const fields: [string, string, string, string][] = []; // name, label, mode, type
+    const nameMode = identity.name ? "hidden" : pc.name || "optional";
+    const emailMode = identity.email ? "hidden" : humansUnavailable ? "required" : pc.email || "optional";
+    if (nameMode !== "hidden") fields.push(["name", t("name"), nameMode, "text"]);
+    if (emailMode !== "hidden") fields.push(["email", t("email"), emailMode, "email"]);
+    fields.push(["body", t("question"), "required", "textarea"]);
+    form.append(
+      h("p", {}, h("b", {}, humansUnavailable ? t("offlineTitle") : cfg.greeting || t("greeting"))),
+      h("p", {}, humansUnavailable ? t("offlineIntro") : t("prechatIntro")),
+    );
+    for (const [n, label, mode, type] of fields) {
+      const id = "sb-f-" + n;
+      const input =
+        type === "textarea"
+          ? h("textarea", { name: n, id, rows: "3", required: mode === "required" })
+          : h("input", { name: n, id, type, required: mode === "required", autocomplete: n === "body" ? "off" : n });
+      const errEl = h("span", { class: "fe", id: id + "-e", "aria-live": "polite" });
+      input.setAttribute("aria-describedby", errEl.id);
+      form.append(
+        h("label", { for: id }, label, mode === "optional" ? h("small", {}, " " + t("optional")) : "", input, errEl),
+      );
+    }
+    form.append(h("button", { type: "submit", class: "sd" }, humansUnavailable ? t("offlineSend") : t("start")));
+  }
+
+  function validateForm(): Record<string, string> | null {
+    const v: Record<string, string> = {};
+    let first: HTMLElement | null = null;
+    for (const el of Array.from(form.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>("input,textarea"))) {
+      const val = el.value.trim();
+      let e = "";
+      if (el.required && !val) e = t("required");
+      else if (el.name === "email" && val && !EMAIL.test(val)) e = t("invalidEmail");
+      else if (el.name === "body" && bytes(val) > 8192) e = t("tooLong");
+      el.setAttribute("aria-invalid", String(!!e));
+      (form.querySelector("#" + el.id + "-e") as HTMLElement).textContent = e;
+      if (e && !first) first = el;
+      v[el.name] = val;
+    }
+    if (first) {
+      (first as HTMLElement).focus();
+      return null;
+    }
+    return v;
+  }
+
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const v = validateForm();
+    if (!v) return;
+    if (v.name) identity.name = v.name;
+    if (v.email) identity.email = v.email;
+    put("who", { name: identity.name, email: identity.email });
+    if (humansUnavailable) return void leaveMessage(v);
+    enqueue(v.body);
+    text.focus();
+  });
+
+  function msgNode(m: Msg | Pending, pending: boolean): HTMLElement {
+    const key = pending ? "p:" + (m as Pending).cid : "m:" + (m as Msg).seq;
+    let el = nodes.get(key);
+    if (el) return el;
+    if (!pending && (m as Msg).kind === "event") {
+      el = h("li", { class: "s" }, (m as Msg).body);
+    } else {
+      const mine = pending || (m as Msg).author_kind === "visitor";
+      const bubble = h("div", { class: "bu", dir: "auto" });
+      if (m.body) bubble.append(m.body); // text, never markup
+      const att = pending ? (m as Pending).att : (m as Msg).attachment;
+      if (att) bubble.append(attNode(att, pending));
+      const who = mine ? t("you") : (m as Msg).author_name || "";
+      el = h(
+        "li",
+        { class: "m " + (mine ? "me" : "them") + (pending ? " pe" : "") },
+        h("span", { class: "w" }, who),
+        bubble,
+        h("span", { class: "mt" }),
+      );
+    }
+    nodes.set(key, el);
+    return el;
+  }
+
+  function attNode(a: Att, pending: boolean): Node {
+    if (pending) return document.createTextNode("📎 " + a.name);
+    if (/^image\/(png|jpeg|gif|webp)/.test(a.content_type)) {
+      const img = h("img", { alt: a.name });
+      const cached = imgs.get(a.id);
+      if (cached) img.src = cached;
+      else
+        fetchBlob(a.id).then((u) => {
+          if (u) img.src = u;
+        });
+      return img;
+    }
+    const b = h("button", { type: "button", class: "f" }, "📎 " + a.name);
+    b.setAttribute("aria-label", t("download", a.name));
+    b.onclick = () =>
+      fetchBlob(a.id).then((u) => {
+        if (!u) return;
+        const l = h("a", { href: u, download: a.name });
+        root.append(l);
+        l.click();
+        l.remove();
+      });
+    return b;
+  }
+
+  async function fetchBlob(id: number): Promise<string> {
+    const c = imgs.get(id);
+    if (c) return c;
+    try {
+      const r = await fetch(api + "/attachments/" + id, { headers: { Authorization: "Bearer " + token } });
+      if (!r.ok) return "";
+      const u = URL.createObjectURL(await r.blob());
+      imgs.set(id, u);
+      return u;
+    } catch (_) {
+      return "";
+    }
+  }
+
+  function drawList() {
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    const items: HTMLElement[] = [];
+    const seqs = Array.from(msgs.keys()).sort((a, b) => a - b);
+    const held = new Set<string>();
+    let seenSeq = 0;
+    for (const s of seqs) {
+      const m = msgs.get(s)!;
+      if (m.client_id && m.author_kind === "visitor") held.add(m.client_id);
+      if (m.author_kind === "visitor" && s <= agentRead) seenSeq = s;
+    }
+    let prevAuthor = "";
+    for (const s of seqs) {
+      const m = msgs.get(s)!;
+      const el = msgNode(m, false);
+      if (m.kind !== "event") {
+        const who = m.author_kind + (m.author_name || "");
+        (el.firstChild as HTMLElement).hidden = who === prevAuthor;
+        prevAuthor = who;
+        (el.lastChild as HTMLElement).textContent = fmtTime(m.created_at) + (s === seenSeq ? " · " + t("seen") : "");
+      } else prevAuthor = "";
+      items.push(el);
+    }
+    for (const p of out) {
+      if (held.has(p.cid)) continue;
+      const el = msgNode(p, true);
+      (el.firstChild as HTMLElement).hidden = prevAuthor.startsWith("visitor");
+      prevAuthor = "visitor" + (identity.name || "");
+      (el.lastChild as HTMLElement).textContent = t("sending");
+      items.push(el);
+    }
+    if (chatState === "ended" && conv) items.push(ratingNode());
+    const keep = new Set(items);
+    for (const [k, el] of nodes) if (!keep.has(el)) el.remove(), k.startsWith("p:") && nodes.delete(k);
+    items.forEach((el, i) => {
+      if (list.children[i] !== el) list.insertBefore(el, list.children[i] || null);
+    });
+    if (atBottom || !shown) list.scrollTop = list.scrollHeight;
+  }
+
+  // Rating after the chat ends. The server has no rating endpoint yet: the
+  // rating is kept in this browser and sent (POST .../rating) when the
+  // endpoint answers; see docs/widget.md.
+  let ratingEl: HTMLElement | null = null;
+  let ratingFor = 0;
+  function ratingNode(): HTMLElement {
+    const chatId = (chat && chat.chat.id) || lastChatId();
+    if (ratingEl && ratingFor === chatId) return ratingEl;
+    ratingFor = chatId;
+    const done = get<{ score: number } | null>("rated:" + chatId, null);
+    const box = h("li", { class: "rt" });
+    ratingEl = box;
+    if (done) {
+      box.append(h("span", { role: "status" }, t("thanks")));
+      return box;
+    }
+    let score = 0;
+    const stars = h("div", { class: "st", role: "radiogroup", "aria-label": t("rateTitle") });
+    const comment = h("textarea", { rows: "2", "aria-label": t("comment"), placeholder: t("comment") });
+    const submit = h("button", { type: "button", class: "sd", disabled: true }, t("submitRating"));
+    const paint = () =>
+      Array.from(stars.children).forEach((b, i) => {
+        b.setAttribute("aria-checked", String(i < score));
+        (b as HTMLElement).tabIndex = i + 1 === (score || 1) ? 0 : -1;
+      });
+    for (let i = 1; i <= 5; i++) {
+      const b = h("button", { type: "button", role: "radio", "aria-label": t("rate", i) }, "★");
+      b.onclick = () => {
+        score = i;
+        submit.disabled = false;
+        paint();
+      };
+      b.onkeydown = (e) => {
+        const d = e.key === "ArrowRight" || e.key === "ArrowUp" ? 1 : e.key === "ArrowLeft" || e.key === "ArrowDown" ? -1 : 0;
+        if (!d) return;
+        e.preventDefault();
+        const n = Math.min(5, Math.max(1, i + (panel.dir === "rtl" && e.key.startsWith("Arrow") && e.key.length > 7 ? -d : d)));
+        (stars.children[n - 1] as HTMLElement).click();
+        (stars.children[n - 1] as HTMLElement).focus();
+      };
+      stars.append(b);
+    }
+    paint();
+    submit.onclick = () => {
+      const r = { score, comment: comment.value.trim(), chat_id: chatId, conversation_id: conv, sent: false };
+      put("rated:" + chatId, r);
+      sendRating(r);
+      ratingEl = null;
+      draw();
+    };
+    box.append(h("b", {}, t("rateTitle")), stars, comment, submit);
+    return box;
+  }
+  const lastChatId = () => {
+    let id = 0;
+    for (const m of msgs.values()) if (m.chat_id && m.chat_id > id) id = m.chat_id;
+    return id;
+  };
+  async function sendRating(r: { score: number; comment: string; chat_id: number; conversation_id: number; sent: boolean }) {
+    try {
+      const res = await fetch(api + "/conversations/" + r.conversation_id + "/rating", {
+        method: "POST",
+        headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+        body: JSON.stringify({ chat_id: r.chat_id, score: r.score, comment: r.comment }),
+      });
+      if (res.ok) put("rated:" + r.chat_id, { ...r, sent: true });
+      else console.info("Switchboard: the server does not accept ratings yet; kept in this browser.");
+    } catch (_) {
+      /* kept locally */
+    }
+  }
+
+  // ---- the outbox ----
+  function enqueue(body: string, att?: Att) {
+    if (bytes(body) > 8192) {
+      notice = t("tooLong");
+      return render();
+    }
+    notice = "";
+    const p: Pending = { cid: uid(), kind: live() && conv ? "send" : "req", conv, body, att, at: new Date().toISOString() };
+    out.push(p);
+    put("out", out);
+    stopTyping();
+    render();
+    flush();
+  }
+
+  let flushing = false;
+  async function flush() {
+    if (flushing) return;
+    flushing = true;
+    try {
+      while (out.length && authed) {
+        const p = out[0];
+        try {
+          if (p.kind === "send") {
+            const m: Msg = await req("send", {
+              conversation_id: p.conv,
+              client_id: p.cid,
+              body: p.body,
+              ...(p.att ? { attachment_id: p.att.id } : {}),
+            });
+            addMsg(m, false);
+          } else {
+            const d: Record<string, unknown> = { body: p.body, client_id: p.cid };
+            if (identity.name) d.name = identity.name.slice(0, 200);
+            if (identity.email) d.email = identity.email;
+            const v = await req("request_chat", d);
+            await adopt(v.conversation.id, v.chat);
+          }
+          done(p);
+        } catch (e) {
+          const code = (e as Problem).code;
+          if (code === "offline" || code === "server_restarting" || code === "unavailable" || code === "internal") break;
+          done(p);
+          if (code === "humans_not_available") {
+            humansUnavailable = true;
+            formKey = "";
+          } else notice = t("notSent", p.body.slice(0, 40)) + " — " + ((e as Problem).message || t("errorGeneric"));
+          render();
+        }
+      }
+    } finally {
+      flushing = false;
+    }
+  }
+  function done(p: Pending) {
+    out = out.filter((x) => x.cid !== p.cid);
+    put("out", out);
+    render();
+  }
+
+  // ---- timeline ----
+  function addMsg(m: Msg, isLive: boolean) {
+    if (m.conversation_id !== conv || m.visibility === "internal" || msgs.has(m.seq)) return;
+    msgs.set(m.seq, m);
+    if (m.author_kind !== "visitor" && m.kind !== "event") {
+      typingName = "";
+      if (isLive) ctx.emit("message", { body: m.body, author: m.author_name, seq: m.seq, at: m.created_at });
+    }
+    if (m.event === "chat_requested" || m.event === "joined") chatState = m.event === "joined" ? "active" : "waiting";
+    if (m.event === "ended") chatState = "ended";
+    saveSoon();
+    render();
+    readSoon();
+    unread();
+  }
+  let saveTimer = 0;
+  function saveSoon() {
+    clearTimeout(saveTimer);
+    saveTimer = window.setTimeout(() => {
+      const arr = Array.from(msgs.values()).sort((a, b) => a.seq - b.seq).slice(-300);
+      put("msgs:" + conv, arr);
+      put("conv", conv);
+      put("state", chatState);
+      put("epoch", epoch);
+    }, 100);
+  }
+  function unread() {
+    let n = 0;
+    for (const m of msgs.values()) if (m.seq > myRead && m.author_kind !== "visitor" && m.kind !== "event") n++;
+    ctx.setUnread(shown ? 0 : n);
+  }
+  let readTimer = 0;
+  let readSent = 0;
+  function readSoon() {
+    clearTimeout(readTimer);
+    readTimer = window.setTimeout(() => {
+      if (!shown || document.visibilityState !== "visible" || !conv) return;
+      const s = maxSeq();
+      if (s > myRead) {
+        myRead = s;
+        put("read:" + conv, s);
+      }
+      unread();
+      if (s > readSent && authed) {
+        readSent = s;
+        req("read", { conversation_id: conv, seq: s }).catch(() => (readSent = 0));
+      }
+    }, 300);
+  }
+
+  // Forget the timeline on screen (another conversation, or a reload from the store).
+  function clearTimeline() {
+    msgs.clear();
+    for (const [k, el] of nodes) if (k.startsWith("m:")) el.remove(), nodes.delete(k);
+  }
+
+  // Switch to conversation id (a new chat may open a new conversation).
+  async function adopt(id: number, cv?: ChatView | null) {
+    if (cv) {
+      chat = cv;
+      chatState = cv.chat.state;
+    }
+    if (id !== conv) {
+      conv = id;
+      clearTimeline();
+      ratingEl = null;
+      myRead = get("read:" + conv, 0);
+      for (const m of get<Msg[]>("msgs:" + conv, [])) msgs.set(m.seq, m);
+      put("conv", conv);
+      await subscribe();
+    }
+    saveSoon();
+    render();
+  }
+
+  async function subscribe() {
+    if (!conv) return;
+    const after = maxSeq();
+    // The server replays what was missed before it acks: not news for the page's listeners.
+    replaying = true;
+    let ack: { recovered: boolean };
+    try {
+      ack = await req("subscribe", { conversation_id: conv, after_seq: after, epoch: after ? epoch : "" });
+    } finally {
+      replaying = false;
+    }
+    if (!ack.recovered) {
+      // Reload over REST, merging by seq with what arrives live meanwhile.
+      clearTimeline();
+      let a = 0;
+      for (;;) {
+        const r = await rest("GET", "/conversations/" + conv + "/messages?limit=500&after_seq=" + a);
+        const page: Msg[] = r.messages || [];
+        for (const m of page) addMsg(m, false);
+        if (page.length < 500) break;
+        a = page[page.length - 1].seq;
+      }
+    }
+    try {
+      const v = await rest("GET", "/conversations/" + conv);
+      if (v.chat) chat = v.chat;
+      chatState = (v.chat && v.chat.chat.state) || v.conversation.chat_state || "";
+      render();
+    } catch (_) {
+      /* the socket events will tell */
+    }
+  }
+
+  async function rest(method: string, path: string, body?: unknown): Promise<any> {
+    const r = await fetch(api + path, {
+      method,
+      headers: { Authorization: "Bearer " + token, ...(body ? { "Content-Type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const j = await r.json().catch(() => ({}));
+    if (!r.ok) throw { code: j.code || "http_" + r.status, message: j.title } as Problem;
+    return j;
+  }
+
+  // ---- the socket ----
+  let ws: WebSocket | null = null;
+  let authed = false;
+  let connLost = false;
+  let attempt = 0;
+  let retryTimer = 0;
+  let nextId = 0;
+  let stopped = false;
+  let replaying = false;
+  const replies = new Map<string, [(d: any) => void, (e: Problem) => void]>();
+
+  function req(type: string, data?: unknown): Promise<any> {
+    return new Promise((ok, err) => {
+      if (!ws || ws.readyState !== 1 || (!authed && type !== "auth")) return err({ code: "offline" });
+      const id = String(++nextId);
+      replies.set(id, [ok, err]);
+      ws.send(JSON.stringify({ id, type, data }));
+    });
+  }
+
+  async function ensureToken(): Promise<boolean> {
+    if (token) return true;
+    const r = await fetch(api + "/sessions", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ site_key: site }),
+    });
+    const j = await r.json().catch(() => ({}));
+    if (r.status === 201 && j.token) {
+      token = j.token;
+      setToken(token);
+      return true;
+    }
+    if (j.code === "origin_not_allowed") fatal = t("errorOrigin");
+    else if (j.code === "invalid_site_key" || j.code === "site_not_found") fatal = t("errorSite");
+    else throw new Error(j.code || "http " + r.status);
+    render();
+    return false;
+  }
+
+  async function connect() {
+    clearTimeout(retryTimer);
+    if (ws || stopped || fatal) return;
+    try {
+      if (!(await ensureToken())) return;
+    } catch (_) {
+      return retry();
+    }
+    if (ws || stopped) return;
+    const s = new WebSocket(base.replace(/^http/, "ws") + "/ws/visitor");
+    ws = s;
+    s.onopen = () => {
+      req("auth", { token })
+        .then(onAuth)
+        .catch((e: Problem) => {
+          if (e.code === "unauthenticated" || e.code === "token_revoked") {
+            // A token the server no longer knows: start over as a new visitor.
+            token = null;
+            setToken(null);
+            wipe();
+          } else if (e.code === "origin_not_allowed") fatal = t("errorOrigin");
+          render();
+        });
+    };
+    s.onmessage = (ev) => {
+      let f: any;
+      try {
+        f = JSON.parse(ev.data);
+      } catch (_) {
+        return;
+      }
+      onFrame(f);
+    };
+    s.onclose = (ev) => {
+      if (ws !== s) return;
+      ws = null;
+      authed = false;
+      connLost = true;
+      for (const [, [, err]] of replies) err({ code: "offline" });
+      replies.clear();
+      if (ev.code === 4003) fatal = t("errorOrigin");
+      render();
+      retry();
+    };
+  }
+  function retry() {
+    if (stopped || fatal) return;
+    clearTimeout(retryTimer);
+    // Exponential back-off with jitter: 0.25-0.5 s, then doubling to 15 s.
+    const cap = Math.min(15000, 500 * 2 ** Math.min(attempt++, 5));
+    retryTimer = window.setTimeout(connect, cap / 2 + (Math.random() * cap) / 2);
+  }
+  function reconnectNow() {
+    if (!ws && !stopped) {
+      attempt = 0;
+      connect();
+    }
+  }
+
+  async function onAuth(d: { epoch: string; conversations: { id: number; chat_state?: string }[] | null }) {
+    authed = true;
+    connLost = false;
+    attempt = 0;
+    if (epoch && d.epoch !== epoch) {
+      // Another database: every cursor is meaningless.
+      clearTimeline();
+    }
+    epoch = d.epoch;
+    put("epoch", epoch);
+    lastPresence = "";
+    presence();
+    const newest = (d.conversations || [])[0];
+    try {
+      if (newest && newest.id !== conv) await adopt(newest.id);
+      else if (conv) await subscribe();
+    } catch (_) {
+      /* socket dropped: retried on reconnect */
+    }
+    render();
+    flush();
+  }
+
+  function onFrame(f: any) {
+    if (f.type === "ack" || f.type === "error") {
+      const r = replies.get(f.id);
+      if (!r) return;
+      replies.delete(f.id);
+      if (f.type === "ack") r[0](f.data || {});
+      else r[1](f.error);
+      return;
+    }
+    const d = f.data || {};
+    switch (f.type) {
+      case "message":
+        addMsg(d, !replaying);
+        break;
+      case "chat":
+        if (f.conversation_id === conv) {
+          chat = d;
+          chatState = d.chat.state;
+          if (chatState === "ended") typingName = "";
+          saveSoon();
+          render();
+        } else if (LIVE.includes(d.chat.state)) adopt(f.conversation_id, d).catch(() => 0); // a chat started in another tab
+        break;
+      case "typing":
+        if (d.party !== "visitor" && f.conversation_id === conv) {
+          typingName = d.typing ? d.name || t("title") : "";
+          clearTimeout(typingTimer);
+          if (d.typing) typingTimer = window.setTimeout(() => ((typingName = ""), render()), 6000);
+          render();
+        }
+        break;
+      case "read":
+        if (f.conversation_id !== conv) break;
+        if (d.reader_kind === "visitor") {
+          if (d.seq > myRead) (myRead = d.seq), put("read:" + conv, myRead), unread();
+        } else if (d.seq > agentRead) (agentRead = d.seq), render();
+        break;
+    }
+  }
+
+  // ---- typing (throttled: at most one "typing" every 2 s, "stopped" after 3 s idle) ----
+  let typingAt = 0;
+  let typingOn = false;
+  let idleTimer = 0;
+  function stopTyping() {
+    clearTimeout(idleTimer);
+    if (typingOn && authed && conv) req("typing", { conversation_id: conv, typing: false }).catch(() => 0);
+    typingOn = false;
+    typingAt = 0;
+  }
+  text.addEventListener("input", () => {
+    text.style.height = "auto";
+    text.style.height = Math.min(120, text.scrollHeight) + "px";
+    if (!conv || !live() || !authed) return;
+    if (!text.value.trim()) return stopTyping();
+    const now = Date.now();
+    if (now - typingAt > 2000) {
+      typingAt = now;
+      typingOn = true;
+      req("typing", { conversation_id: conv, typing: true }).catch(() => 0);
+    }
+    clearTimeout(idleTimer);
+    idleTimer = window.setTimeout(stopTyping, 3000);
+  });
+  const submitText = () => {
+    const v = text.value.trim();
+    if (!v) return;
+    text.value = "";
+    text.style.height = "auto";
+    enqueue(v);
+  };
+  text.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      submitText();
+    }
+  });
+  sendBtn.onclick = submitText;
+  emojiBtn.onclick = () => {
+    emojis.hidden = !emojis.hidden;
+    emojiBtn.setAttribute("aria-expanded", String(!emojis.hidden));
+  };
+  minBtn.onclick = () => ctx.setOpen(false);
+  // Ending takes two clicks ("End chat" → "End this chat?"), not a blocking confirm().
+  let armed = 0;
+  endBtn.onclick = () => {
+    if (!conv) return;
+    if (!armed) {
+      endBtn.textContent = t("endConfirm");
+      armed = window.setTimeout(() => ((armed = 0), (endBtn.textContent = t("endChat"))), 4000);
+      return;
+    }
+    clearTimeout(armed);
+    armed = 0;
+    endBtn.textContent = t("endChat");
+    req("end_chat", { conversation_id: conv }).catch((e: Problem) => {
+      if (e.code !== "chat_ended" && e.code !== "no_live_chat") (notice = e.message || t("errorGeneric")), render();
+    });
+  };
+
+  // ---- uploads: checked here first (size, type), then the server checks again ----
+  attachBtn.onclick = () => file.click();
+  file.onchange = () => {
+    const f = file.files && file.files[0];
+    file.value = "";
+    if (f) upload(f);
+  };
+  function upload(f: File) {
+    const max = cfg.maxUploadBytes || 10 << 20;
+    notice = "";
+    if (f.size > max) notice = t("fileTooLarge", Math.floor(max / 1048576));
+    else if (f.type && !/^(image\/(png|jpeg|gif|webp)|application\/(pdf|zip)|text\/|audio\/|video\/(mp4|webm))/.test(f.type))
+      notice = t("fileType");
+    else if (!conv || !authed) notice = t("uploadFailed", f.name);
+    if (notice) return render();
+    const x = new XMLHttpRequest();
+    const fd = new FormData();
+    fd.append("file", f, f.name);
+    x.open("POST", api + "/conversations/" + conv + "/attachments");
+    x.setRequestHeader("Authorization", "Bearer " + token);
+    upText.hidden = progress.hidden = false;
+    const show = (p: number) => {
+      upText.textContent = t("uploading", p, f.name);
+      upBar.style.width = p + "%";
+    };
+    show(0);
+    x.upload.onprogress = (e) => e.lengthComputable && show(Math.round((100 * e.loaded) / e.total));
+    x.onloadend = () => {
+      upText.hidden = progress.hidden = true;
+      let j: any = {};
+      try {
+        j = JSON.parse(x.responseText);
+      } catch (_) {
+        /* not JSON */
+      }
+      if (x.status === 201) {
+        const p: Pending = { cid: uid(), kind: "send", conv, body: "", att: j, at: new Date().toISOString() };
+        out.push(p);
+        put("out", out);
+        render();
+        flush();
+        return;
+      }
+      notice =
+        j.code === "file_too_large"
+          ? t("fileTooLarge", Math.floor(max / 1048576))
+          : j.code === "file_type_not_allowed"
+            ? t("fileType")
+            : t("uploadFailed", f.name) + (j.title ? " — " + j.title : "");
+      render();
+    };
+    x.send(fd);
+  }
+
+  // The offline form ("leave a message"). The server has no endpoint for it
+  // yet (POST /api/v1/visitor/tickets is what this calls); until it exists the
+  // visitor is told plainly that the message was not left.
+  async function leaveMessage(v: Record<string, string>) {
+    try {
+      await rest("POST", "/tickets", { name: v.name || identity.name || "", email: v.email || identity.email, body: v.body });
+      offlineSent = true;
+      formKey = "";
+      notice = "";
+    } catch (_) {
+      notice = t("offlineUnavailable");
+    }
+    render();
+  }
+
+  // ---- presence: on change, and a ping every 25 s ----
+  let lastPresence = "";
+  function presence() {
+    if (!authed) return;
+    const href = location.href;
+    const p = {
+      url: /^https?:/.test(href) ? clip(href, 2048) : "",
+      title: clip(document.title || "", 512),
+      visible: document.visibilityState === "visible",
+      minimized: !shown,
+    };
+    const k = JSON.stringify(p);
+    if (k === lastPresence) return;
+    lastPresence = k;
+    req("presence", p).catch(() => (lastPresence = ""));
+  }
+  setInterval(() => {
+    if (!authed) return;
+    presence();
+    req("ping").catch(() => 0);
+  }, 25000);
+  document.addEventListener("visibilitychange", () => {
+    presence();
+    if (document.visibilityState === "visible") reconnectNow(), readSoon();
+  });
+  addEventListener("popstate", presence);
+  addEventListener("hashchange", presence);
+  addEventListener("online", reconnectNow);
+  addEventListener("pagehide", (e) => {
+    if (e.persisted) return;
+    stopped = true;
+    if (ws) ws.close(1000);
+  });
+  addEventListener("pageshow", (e) => {
+    if (e.persisted) (stopped = false), reconnectNow();
+  });
+
+  // ---- focus trap and keyboard in the open panel ----
+  panel.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") {
+      e.preventDefault();
+      ctx.setOpen(false);
+      return;
+    }
+    if (e.key !== "Tab") return;
+    const f = Array.from(
+      panel.querySelectorAll<HTMLElement>("button,textarea,input,[tabindex]:not([tabindex='-1'])"),
+    ).filter((el) => !el.hasAttribute("disabled") && el.tabIndex >= 0 && el.offsetParent !== null);
+    if (!f.length) return;
+    const cur = root.activeElement;
+    if (e.shiftKey && cur === f[0]) (e.preventDefault(), f[f.length - 1].focus());
+    else if (!e.shiftKey && cur === f[f.length - 1]) (e.preventDefault(), f[0].focus());
+  });
+
+  function wipe() {
+    conv = 0;
+    epoch = "";
+    chat = null;
+    chatState = "";
+    msgs.clear();
+    out = [];
+    myRead = agentRead = readSent = 0;
+    for (const el of nodes.values()) el.remove();
+    nodes.clear();
+    ratingEl = null;
+    humansUnavailable = offlineSent = false;
+    formKey = "";
+  }
+
+  const saved = get<{ name?: string; email?: string }>("who", {});
+  if (!identity.name && saved.name) identity.name = saved.name;
+  if (!identity.email && saved.email) identity.email = saved.email;
+  applyConfig();
+  connect();
+
+  return {
+    open() {
+      shown = true;
+      panel.hidden = false;
+      draw();
+      list.scrollTop = list.scrollHeight;
+      presence();
+      readSoon();
+      unread();
+      const first = form.hidden ? text : form.querySelector<HTMLElement>("input,textarea");
+      (first || text).focus();
+    },
+    close() {
+      shown = false;
+      panel.hidden = true;
+      stopTyping();
+      presence();
+      ctx.launcher.focus();
+    },
+    identify(i) {
+      identity = i;
+      formKey = "";
+      render();
+    },
+    config(c) {
+      cfg = c;
+      applyConfig();
+    },
+    reset() {
+      if (ws) {
+        const s = ws;
+        ws = null;
+        authed = false;
+        s.close(1000);
+      }
+      for (const [, [, err]] of replies) err({ code: "offline" });
+      replies.clear();
+      token = null;
+      wipe();
+      render();
+      connect();
+    },
+  };
+}
+
+(window as unknown as { Switchboard: (...a: unknown[]) => void }).Switchboard("_mount", mount);
