@@ -1,7 +1,8 @@
-// Package web serves the browser-facing static parts: the agent console
-// under /console/, the widget loader at /widget.js and a demo page that
-// embeds it. The console and widget builds land with their own issues; until
-// then these pages say what is coming and point at the API.
+// Package web serves the browser-facing parts, built from TypeScript and
+// committed so `go build` needs no Node: the agent console under /console/
+// (console.go, web/console), the widget loader at /widget.js with its lazily
+// loaded chat UI (widget.go, web/widget), and a demo page that embeds the
+// widget with one script tag.
 package web
 
 import (
