@@ -530,3 +530,41 @@ func TestAgentRetryAfterEndReturnsFirstAck(t *testing.T) {
 	_, err := f.svc.Send(f.ctx, f.agent, chat.SendInput{ConversationID: conv, ClientID: "r2", Body: "new"})
 	wantCode(t, err, "no_live_chat")
 }
+
+func TestRating(t *testing.T) {
+	f := newFixture(t)
+	v := f.visitor()
+	conv := must(f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{}))
+	chatID := conv.Chat.Chat.ID
+	_, err := f.svc.Rate(f.ctx, v, conv.Conversation.ID, chatID, 5, "")
+	wantCode(t, err, "chat_not_ended")
+	f.online(f.agent)
+	must(f.svc.Join(f.ctx, f.agent, conv.Conversation.ID))
+	must(f.svc.End(f.ctx, f.agent, conv.Conversation.ID))
+	for _, bad := range []struct {
+		score   int
+		comment string
+		code    string
+	}{{0, "", "invalid_rating"}, {6, "", "invalid_rating"}, {3, strings.Repeat("x", 2001), "invalid_comment"}, {3, "a\x00b", "invalid_comment"}} {
+		_, err := f.svc.Rate(f.ctx, v, conv.Conversation.ID, chatID, bad.score, bad.comment)
+		wantCode(t, err, bad.code)
+	}
+	_, err = f.svc.Rate(f.ctx, f.agent, conv.Conversation.ID, chatID, 5, "")
+	wantCode(t, err, "visitors_only")
+	other := f.visitor()
+	_, err = f.svc.Rate(f.ctx, other, conv.Conversation.ID, chatID, 5, "")
+	wantCode(t, err, "conversation_not_found")
+	_, err = f.svc.Rate(f.ctx, v, conv.Conversation.ID, chatID+999, 5, "")
+	wantCode(t, err, "chat_not_found")
+
+	rated := must(f.svc.Rate(f.ctx, v, conv.Conversation.ID, chatID, 4, "  quick and kind "))
+	if rated.Chat.Rating != 4 || rated.Chat.RatingComment != "quick and kind" || rated.Chat.RatedAt.IsZero() {
+		t.Fatalf("rated chat %+v", rated.Chat)
+	}
+	_, err = f.svc.Rate(f.ctx, v, conv.Conversation.ID, chatID, 1, "changed my mind")
+	wantCode(t, err, "already_rated")
+	got := must(f.st.GetChat(f.ctx, chatID))
+	if got.Rating != 4 {
+		t.Fatalf("stored rating %d", got.Rating)
+	}
+}

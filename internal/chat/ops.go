@@ -697,3 +697,49 @@ func (s *Service) SetAvailability(ctx context.Context, a Actor, av model.Availab
 	})
 	return out, err
 }
+
+// Rate records the visitor's satisfaction with an ended chat of theirs:
+// score 1 to 5 and an optional comment, once per chat.
+func (s *Service) Rate(ctx context.Context, a Actor, convID, chatID int64, score int, comment string) (ChatView, error) {
+	if a.Party != model.PartyVisitor {
+		return ChatView{}, apperr.Forbidden("visitors_only", "only the customer rates a chat")
+	}
+	ref, err := s.authorize(ctx, a, convID)
+	if err != nil {
+		return ChatView{}, err
+	}
+	if score < 1 || score > 5 {
+		return ChatView{}, apperr.Invalid("invalid_rating", "score is 1 to 5")
+	}
+	comment = strings.TrimSpace(comment)
+	if len(comment) > 2000 || !utf8.ValidString(comment) || strings.IndexByte(comment, 0) >= 0 {
+		return ChatView{}, apperr.Invalid("invalid_comment", "the comment is at most 2000 bytes of text")
+	}
+	var view ChatView
+	err = s.st.InTx(ctx, func(tx store.Tx) error {
+		c, err := tx.GetChat(ctx, chatID)
+		if apperr.IsNotFound(err) || (err == nil && c.ConversationID != convID) {
+			return apperr.NotFound("chat")
+		}
+		if err != nil {
+			return err
+		}
+		if c.State != model.ChatEnded {
+			return apperr.Conflict("chat_not_ended", "a chat is rated once it has ended")
+		}
+		if c.Rating != 0 {
+			return apperr.Conflict("already_rated", "this chat was already rated")
+		}
+		c.Rating, c.RatingComment, c.RatedAt = score, comment, s.now()
+		if err := tx.UpdateChat(ctx, c); err != nil {
+			return err
+		}
+		if view, err = s.chatView(ctx, tx, chatID); err != nil {
+			return err
+		}
+		v := view
+		tx.OnCommit(func() { s.publishChat(ref, v) })
+		return nil
+	})
+	return view, err
+}

@@ -302,6 +302,7 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 type VisitorView struct {
 	Conversation VisitorConversation `json:"conversation"`
 	Chat         *ChatView           `json:"chat,omitempty"`
+	ReadMarks    []model.ReadMark    `json:"read_marks,omitempty"` // so "Seen" survives a reload
 }
 
 // VisitorConversations lists the visitor's own conversations, newest first.
@@ -330,6 +331,9 @@ func (s *Service) VisitorConversation(ctx context.Context, a Actor, id int64) (V
 		return VisitorView{}, err
 	}
 	v := VisitorView{Conversation: visitorConversation(c)}
+	if v.ReadMarks, err = s.st.ListReadMarks(ctx, id); err != nil {
+		return VisitorView{}, err
+	}
 	if c.ChatID != 0 {
 		cv, err := s.chatView(ctx, s.st, c.ChatID)
 		if err != nil {

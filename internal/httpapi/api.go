@@ -117,6 +117,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	handle("POST /api/v1/visitor/conversations/{id}/messages", a.visitor(a.send))
 	handle("POST /api/v1/visitor/conversations/{id}/end", a.visitor(a.end))
 	handle("POST /api/v1/visitor/conversations/{id}/read", a.visitor(a.read))
+	handle("POST /api/v1/visitor/conversations/{id}/rating", a.visitor(a.rate))
 	handle("POST /api/v1/visitor/conversations/{id}/attachments", a.visitor(a.upload))
 	handle("GET /api/v1/visitor/attachments/{id}", a.visitor(a.download))
 	handle("GET /ws/visitor", a.visitorSocket)

@@ -538,3 +538,26 @@ func (a *API) staffList(w http.ResponseWriter, r *http.Request) {
 	staff, err := a.chat.Staff(r.Context(), actorFrom(r))
 	respond(w, r, map[string]any{"staff": staff}, err)
 }
+
+func (a *API) rate(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	var req struct {
+		ChatID  int64  `json:"chat_id"`
+		Score   int    `json:"score"`
+		Comment string `json:"comment"`
+	}
+	if err := decodeJSON(w, r, &req); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	v, err := a.chat.Rate(r.Context(), actorFrom(r), id, req.ChatID, req.Score, req.Comment)
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusCreated, map[string]any{"chat": v})
+}

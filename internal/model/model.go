@@ -247,6 +247,9 @@ type Chat struct {
 	EndedBy         Party     `json:"ended_by,omitempty"`
 	EndedByUserID   int64     `json:"ended_by_user_id,omitempty"`
 	EndReason       EndReason `json:"end_reason,omitempty"`
+	Rating          int       `json:"rating,omitempty"` // the visitor's satisfaction, 1-5; 0: not rated
+	RatingComment   string    `json:"rating_comment,omitempty"`
+	RatedAt         time.Time `json:"rated_at,omitzero"`
 }
 
 // Participant is a staff user in a chat. LeftAt is zero while they are in it.

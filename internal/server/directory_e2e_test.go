@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -76,5 +77,51 @@ func TestStaffDirectory(t *testing.T) {
 	v := n.newVisitor("demo", "")
 	if st := v.do("GET", "/api/v1/staff", nil, nil); st != 401 {
 		t.Fatalf("visitor got %d", st)
+	}
+}
+
+// TestVisitorRatesTheEndedChat over REST, as the widget does; staff see the
+// rating on the chat.
+func TestVisitorRatesTheEndedChat(t *testing.T) {
+	n := startNode(t, "")
+	n.seed()
+	alice := n.login("alice@demo.test", "demo-agent-pass")
+	aw := alice.ws()
+	aw.send("availability", map[string]any{"availability": "available"})
+	v := n.newVisitor("demo", "")
+	vw, _ := v.ws()
+	conv := requestChat(t, vw, "hi")
+	aw.send("join", map[string]any{"conversation_id": conv})
+	f := aw.send("end_chat", map[string]any{"conversation_id": conv})
+	chatID := decode[convView](t, f.Data).Chat.Chat.ID
+	path := fmt.Sprintf("/api/v1/visitor/conversations/%d/rating", conv)
+	var rated struct {
+		Chat struct {
+			Chat struct {
+				Rating        int    `json:"rating"`
+				RatingComment string `json:"rating_comment"`
+			} `json:"chat"`
+		} `json:"chat"`
+	}
+	if st := v.do("POST", path, map[string]any{"chat_id": chatID, "score": 5, "comment": "great"}, &rated); st != 201 || rated.Chat.Chat.Rating != 5 {
+		t.Fatalf("rate: %d %+v", st, rated)
+	}
+	var problem struct{ Code string }
+	if st := v.do("POST", path, map[string]any{"chat_id": chatID, "score": 1}, &problem); st != 409 || problem.Code != "already_rated" {
+		t.Fatalf("second rating: %d %s", st, problem.Code)
+	}
+	aw.waitEvent("chat", func(f frame) bool {
+		return decode[struct {
+			Chat struct{ Rating int } `json:"chat"`
+		}](t, f.Data).Chat.Rating == 5
+	})
+	var view struct {
+		Chat struct {
+			Chat struct{ Rating int } `json:"chat"`
+		} `json:"chat"`
+	}
+	alice.do("GET", fmt.Sprintf("/api/v1/conversations/%d", conv), nil, &view)
+	if view.Chat.Chat.Rating != 5 {
+		t.Fatalf("staff view rating %d", view.Chat.Chat.Rating)
 	}
 }

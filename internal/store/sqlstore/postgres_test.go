@@ -193,8 +193,8 @@ func TestPostgresReopenKeepsDataAndEpoch(t *testing.T) {
 		t.Fatalf("append after reopen: seq %d, %v", m2.Seq, err)
 	}
 	v, err := s2.SchemaVersion(ctx)
-	if err != nil || v != 1 {
-		t.Errorf("SchemaVersion = %d, %v; want 1", v, err)
+	if want := embeddedVersion(t, "postgres"); err != nil || v != want {
+		t.Errorf("SchemaVersion = %d, %v; want %d", v, err, want)
 	}
 	if err := s2.Ping(ctx); err != nil {
 		t.Errorf("Ping: %v", err)
@@ -228,15 +228,15 @@ func TestPostgresMigrateCommand(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			v, err := MigratePostgres(ctx, dsn, PostgresOptions{Logger: quiet})
-			if err != nil || v != 1 {
-				t.Errorf("MigratePostgres = %d, %v; want 1", v, err)
+			if want := embeddedVersion(t, "postgres"); err != nil || v != want {
+				t.Errorf("MigratePostgres = %d, %v; want %d", v, err, want)
 			}
 		}()
 	}
 	wg.Wait()
 	v, err := MigratePostgres(ctx, dsn, PostgresOptions{Logger: quiet})
-	if err != nil || v != 1 {
-		t.Fatalf("MigratePostgres again = %d, %v; want 1", v, err)
+	if want := embeddedVersion(t, "postgres"); err != nil || v != want {
+		t.Fatalf("MigratePostgres again = %d, %v; want %d", v, err, want)
 	}
 	s, err := OpenPostgres(ctx, dsn, PostgresOptions{Logger: quiet})
 	if err != nil {

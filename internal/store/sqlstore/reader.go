@@ -352,13 +352,13 @@ func (r *reader) ListConversations(ctx context.Context, f store.ConversationFilt
 // ---- chats
 
 const chatCols = "id, conversation_id, state, requested_at, offered_at, first_joined_at, first_response_at, " +
-	"ended_at, ended_by, ended_by_user_id, end_reason"
+	"ended_at, ended_by, ended_by_user_id, end_reason, rating, rating_comment, rated_at"
 
 func scanChat(s scanner) (model.Chat, error) {
 	var v model.Chat
 	err := s.Scan(&v.ID, &v.ConversationID, &v.State, timeCol{&v.RequestedAt}, timeCol{&v.OfferedAt},
 		timeCol{&v.FirstJoinedAt}, timeCol{&v.FirstResponseAt}, timeCol{&v.EndedAt}, &v.EndedBy,
-		&v.EndedByUserID, &v.EndReason)
+		&v.EndedByUserID, &v.EndReason, &v.Rating, &v.RatingComment, timeCol{&v.RatedAt})
 	return v, err
 }
 

@@ -393,9 +393,11 @@ func (t *txImpl) CreateChat(ctx context.Context, c *model.Chat) error {
 	}
 	err := queryRow(ctx, t.q,
 		"INSERT INTO chats (conversation_id, state, requested_at, offered_at, first_joined_at, first_response_at, "+
-			"ended_at, ended_by, ended_by_user_id, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+			"ended_at, ended_by, ended_by_user_id, end_reason, rating, rating_comment, rated_at) "+
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
 		c.ConversationID, string(c.State), dbTime(c.RequestedAt), dbTime(c.OfferedAt), dbTime(c.FirstJoinedAt),
-		dbTime(c.FirstResponseAt), dbTime(c.EndedAt), string(c.EndedBy), c.EndedByUserID, string(c.EndReason)).Scan(&c.ID)
+		dbTime(c.FirstResponseAt), dbTime(c.EndedAt), string(c.EndedBy), c.EndedByUserID, string(c.EndReason),
+		c.Rating, c.RatingComment, dbTime(c.RatedAt)).Scan(&c.ID)
 	if err != nil {
 		return fmt.Errorf("create chat: %w", err)
 	}
@@ -405,9 +407,10 @@ func (t *txImpl) CreateChat(ctx context.Context, c *model.Chat) error {
 func (t *txImpl) UpdateChat(ctx context.Context, c model.Chat) error {
 	res, err := t.q.exec(ctx,
 		"UPDATE chats SET state = ?, requested_at = ?, offered_at = ?, first_joined_at = ?, first_response_at = ?, "+
-			"ended_at = ?, ended_by = ?, ended_by_user_id = ?, end_reason = ? WHERE id = ?",
+			"ended_at = ?, ended_by = ?, ended_by_user_id = ?, end_reason = ?, rating = ?, rating_comment = ?, rated_at = ? WHERE id = ?",
 		string(c.State), dbTime(c.RequestedAt), dbTime(c.OfferedAt), dbTime(c.FirstJoinedAt),
-		dbTime(c.FirstResponseAt), dbTime(c.EndedAt), string(c.EndedBy), c.EndedByUserID, string(c.EndReason), c.ID)
+		dbTime(c.FirstResponseAt), dbTime(c.EndedAt), string(c.EndedBy), c.EndedByUserID, string(c.EndReason),
+		c.Rating, c.RatingComment, dbTime(c.RatedAt), c.ID)
 	if err == nil {
 		err = affected(res, "chat")
 	}

@@ -17,7 +17,8 @@ func testChats(t *testing.T, s store.Store) {
 	b := newBase(t, s)
 	want := model.Chat{ConversationID: b.conv.ID, State: model.ChatEnded, RequestedAt: at(1 * time.Second),
 		OfferedAt: at(2 * time.Second), FirstJoinedAt: at(3 * time.Second), FirstResponseAt: at(4 * time.Second),
-		EndedAt: at(5 * time.Second), EndedBy: model.PartyAgent, EndedByUserID: b.user.ID, EndReason: model.EndCompleted}
+		EndedAt: at(5 * time.Second), EndedBy: model.PartyAgent, EndedByUserID: b.user.ID, EndReason: model.EndCompleted,
+		Rating: 4, RatingComment: "quick and kind", RatedAt: at(6 * time.Second)}
 	fresh := model.Chat{ConversationID: b.conv.ID, State: model.ChatBot, RequestedAt: t0}
 	inTx(t, s, func(tx store.Tx) error {
 		noErr(t, "CreateChat", tx.CreateChat(ctx, &want))
@@ -38,7 +39,8 @@ func testChats(t *testing.T, s store.Store) {
 	})
 	upd := model.Chat{ID: fresh.ID, ConversationID: other.ID, State: model.ChatEnded, RequestedAt: at(time.Minute),
 		OfferedAt: at(2 * time.Minute), FirstJoinedAt: at(3 * time.Minute), FirstResponseAt: at(4 * time.Minute),
-		EndedAt: at(5 * time.Minute), EndedBy: model.PartyVisitor, EndedByUserID: 0, EndReason: model.EndVisitorLeft}
+		EndedAt: at(5 * time.Minute), EndedBy: model.PartyVisitor, EndedByUserID: 0, EndReason: model.EndVisitorLeft,
+		Rating: 2, RatingComment: "slow", RatedAt: at(6 * time.Minute)}
 	inTx(t, s, func(tx store.Tx) error { return tx.UpdateChat(ctx, upd) })
 	upd.ConversationID = fresh.ConversationID
 	eq(t, "GetChat after update", must[model.Chat](t, "GetChat")(s.GetChat(ctx, fresh.ID)), upd)
