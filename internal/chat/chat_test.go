@@ -568,3 +568,28 @@ func TestRating(t *testing.T) {
 		t.Fatalf("stored rating %d", got.Rating)
 	}
 }
+
+func TestLeaveMessageCreatesAnOpenUnassignedTicketOnce(t *testing.T) {
+	f := newFixture(t)
+	v := f.visitor()
+	in := chat.LeaveMessageInput{Name: "Nora", Email: "Nora@Example.com", Body: "Do you ship to Norway?", ClientID: "off-1"}
+	first := must(f.svc.LeaveMessage(f.ctx, v, in))
+	again := must(f.svc.LeaveMessage(f.ctx, v, in))
+	if again.Conversation.ID != first.Conversation.ID {
+		t.Fatal("a resubmitted form created a second ticket")
+	}
+	c := must(f.st.GetConversation(f.ctx, first.Conversation.ID))
+	if c.Status != model.StatusOpen || c.AssigneeID != 0 || c.ChatID != 0 || c.Preview != "Do you ship to Norway?" {
+		t.Fatalf("ticket %+v", c)
+	}
+	contact := must(f.st.GetContact(f.ctx, v.ContactID))
+	if contact.Email != "nora@example.com" || contact.Name != "Nora" {
+		t.Fatalf("contact %+v", contact)
+	}
+	_, err := f.svc.LeaveMessage(f.ctx, v, chat.LeaveMessageInput{Body: "hi", ClientID: "off-2"})
+	wantCode(t, err, "invalid_email")
+	_, err = f.svc.LeaveMessage(f.ctx, v, chat.LeaveMessageInput{Email: "a@b.test", Body: " ", ClientID: "off-3"})
+	wantCode(t, err, "empty_message")
+	_, err = f.svc.LeaveMessage(f.ctx, f.agent, in)
+	wantCode(t, err, "visitors_only")
+}

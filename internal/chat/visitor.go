@@ -384,3 +384,88 @@ func hasControl(s string) bool {
 	}
 	return false
 }
+
+// LeaveMessageInput is the offline form: the visitor could not reach a
+// human (nobody available, outside business hours, or an assistant-only
+// site) and leaves a message.
+type LeaveMessageInput struct {
+	Name     string
+	Email    string // required: how the team answers
+	Body     string
+	ClientID string // makes a resubmitted form return the first ticket
+}
+
+// LeaveMessage creates an open, unassigned ticket holding the visitor's
+// message, with no live chat. A retry with the same client id returns the
+// ticket it created.
+func (s *Service) LeaveMessage(ctx context.Context, a Actor, in LeaveMessageInput) (VisitorView, error) {
+	if a.Party != model.PartyVisitor {
+		return VisitorView{}, apperr.Forbidden("visitors_only", "only visitors leave messages")
+	}
+	if utf8.RuneCountInString(in.Name) > 200 || !utf8.ValidString(in.Name) || hasControl(in.Name) {
+		return VisitorView{}, apperr.Invalid("invalid_name", "name is too long or contains control characters")
+	}
+	addr, err := mail.ParseAddress(strings.TrimSpace(in.Email))
+	if in.Email == "" || err != nil || addr.Address != strings.TrimSpace(in.Email) {
+		return VisitorView{}, apperr.Invalid("invalid_email", "an email address is needed to answer you")
+	}
+	if _, err := s.validateBody(in.Body, false); err != nil {
+		return VisitorView{}, err
+	}
+	if err := validateClientID(in.ClientID); err != nil {
+		return VisitorView{}, err
+	}
+	ref := convRef{SiteID: a.SiteID, ContactID: a.ContactID}
+	var conv model.Conversation
+	err = s.st.InTx(ctx, func(tx store.Tx) error {
+		// A resubmitted form: its message is in the visitor's newest conversation.
+		page, err := tx.ListConversations(ctx, store.ConversationFilter{SiteID: a.SiteID, ContactID: a.ContactID, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(page.Conversations) > 0 {
+			if _, err := tx.GetMessageByClientID(ctx, page.Conversations[0].ID, a.Party, a.ContactID, in.ClientID); err == nil {
+				conv = page.Conversations[0]
+				return nil
+			} else if !apperr.IsNotFound(err) {
+				return err
+			}
+		}
+		c, err := tx.GetContact(ctx, a.ContactID)
+		if err != nil {
+			return err
+		}
+		if name := strings.TrimSpace(in.Name); name != "" {
+			c.Name = name
+			a.Name = name
+		}
+		c.Email = strings.ToLower(addr.Address)
+		if err := tx.UpdateContact(ctx, c); err != nil {
+			return err
+		}
+		now := s.now()
+		conv = model.Conversation{SiteID: a.SiteID, ContactID: a.ContactID, Channel: "widget", Status: model.StatusOpen,
+			Priority: model.PriorityNormal, Tags: []string{}, CreatedAt: now, UpdatedAt: now}
+		if err := tx.CreateConversation(ctx, &conv); err != nil {
+			return err
+		}
+		m, _, err := s.appendText(ctx, tx, a, conv.ID, 0, in.ClientID, in.Body, nil)
+		if err != nil {
+			return err
+		}
+		if conv, err = tx.GetConversation(ctx, conv.ID); err != nil {
+			return err
+		}
+		c2 := conv
+		tx.OnCommit(func() {
+			s.refs.put(c2.ID, ref)
+			s.publishConversation(c2)
+			s.publishMessage(ref, m)
+		})
+		return nil
+	})
+	if err != nil {
+		return VisitorView{}, err
+	}
+	return VisitorView{Conversation: visitorConversation(conv)}, nil
+}

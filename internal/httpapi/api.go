@@ -111,6 +111,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	handle("OPTIONS /api/v1/visitor/", a.preflight)
 	handle("POST /api/v1/visitor/sessions", a.cors(a.startVisitor))
 	handle("POST /api/v1/visitor/chats", a.visitor(a.requestChat))
+	handle("POST /api/v1/visitor/tickets", a.visitor(a.leaveMessage))
 	handle("GET /api/v1/visitor/conversations", a.visitor(a.visitorConversations))
 	handle("GET /api/v1/visitor/conversations/{id}", a.visitor(a.visitorConversation))
 	handle("GET /api/v1/visitor/conversations/{id}/messages", a.visitor(a.history))

@@ -561,3 +561,22 @@ func (a *API) rate(w http.ResponseWriter, r *http.Request) {
 	}
 	WriteJSON(w, http.StatusCreated, map[string]any{"chat": v})
 }
+
+func (a *API) leaveMessage(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name     string `json:"name"`
+		Email    string `json:"email"`
+		Body     string `json:"body"`
+		ClientID string `json:"client_id"`
+	}
+	if err := decodeJSON(w, r, &req); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	v, err := a.chat.LeaveMessage(r.Context(), actorFrom(r), chat.LeaveMessageInput{Name: req.Name, Email: req.Email, Body: req.Body, ClientID: req.ClientID})
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusCreated, v)
+}

@@ -637,9 +637,26 @@ func TestWidgetOfflineFormAndOrigin(t *testing.T) {
 		chromedp.SendKeys(widgetEl("#sb-f-body"), "Do you ship to Norway?"),
 		chromedp.Click(widgetEl("form.fm button[type=submit]")),
 	)
-	// The server has no endpoint for offline messages yet: the widget says so
-	// instead of pretending.
-	b.waitFor("offline form outcome", `!q('.bn').hidden && q('.bn').getAttribute('role') === 'alert' && q('.bn').textContent.includes('can’t be left')`)
+	// The message becomes an open, unassigned ticket the team sees.
+	b.waitFor("offline form outcome", `q('form.fm [role=status]') && q('form.fm [role=status]').textContent.includes('get back to you by email')`)
+	b.screenshot("5b-offline-sent")
+	var tickets struct {
+		Conversations []struct {
+			Status     string `json:"status"`
+			AssigneeID int64  `json:"assignee_id"`
+			Preview    string `json:"preview"`
+			ChatState  string `json:"chat_state"`
+			Contact    struct {
+				Email string `json:"email"`
+			} `json:"contact"`
+		} `json:"conversations"`
+	}
+	if st := admin.do("GET", "/api/v1/conversations?status=open&assignee=none", nil, &tickets); st != 200 || len(tickets.Conversations) != 1 {
+		t.Fatalf("open unassigned tickets: %d %+v", st, tickets)
+	}
+	if tk := tickets.Conversations[0]; tk.Preview != "Do you ship to Norway?" || tk.Contact.Email != "nora@example.com" || tk.ChatState != "" {
+		t.Fatalf("ticket from the offline form: %+v", tk)
+	}
 
 	// Now the site allows only another origin.
 	widgetAllowOnly(t, n, "https://shop.example")

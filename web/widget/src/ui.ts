@@ -1000,12 +1000,17 @@ function mount(ctx: MountContext): UIHandle {
     x.send(fd);
   }
 
-  // The offline form ("leave a message"). The server has no endpoint for it
-  // yet (POST /api/v1/visitor/tickets is what this calls); until it exists the
-  // visitor is told plainly that the message was not left.
+  // The offline form ("leave a message"): POST /api/v1/visitor/tickets
+  // creates an open, unassigned ticket. If it fails the visitor is told
+  // plainly that the message was not left.
+  // One client id per message left, so a resubmitted form (after a network
+  // error) returns the ticket it created instead of a second one.
+  let offlineCid = "";
   async function leaveMessage(v: Record<string, string>) {
+    offlineCid = offlineCid || "off-" + uid();
     try {
-      await rest("POST", "/tickets", { name: v.name || identity.name || "", email: v.email || identity.email, body: v.body });
+      await rest("POST", "/tickets", { name: v.name || identity.name || "", email: v.email || identity.email, body: v.body, client_id: offlineCid });
+      offlineCid = "";
       offlineSent = true;
       formKey = "";
       notice = "";
