@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"switchboard/internal/bus"
@@ -72,4 +73,21 @@ func (s *Service) publishPresence(v presence.Visitor) {
 		Visibility: model.Internal,
 		Frame:      protocol.Event(bus.TypePresence, 0, 0, v),
 	})
+}
+
+// observeRemote records presence announced by other nodes, so every node
+// knows who is on the site (DESIGN.md: presence consistent across nodes).
+// It runs on the bus's delivery goroutine and does not block.
+func (s *Service) observeRemote(e bus.Event) {
+	if e.Type != bus.TypePresence || e.Origin == s.node {
+		return
+	}
+	var f struct {
+		Data presence.Visitor `json:"data"`
+	}
+	if err := json.Unmarshal(e.Frame, &f); err != nil || f.Data.SessionID == 0 {
+		s.log.Warn("undecodable presence announcement", "origin", e.Origin, "err", err)
+		return
+	}
+	s.presence.Observe(f.Data)
 }

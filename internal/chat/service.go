@@ -82,6 +82,10 @@ func New(cfg Config) *Service {
 		refs: convRefs{m: make(map[int64]convRef)},
 	}
 	s.presence = presence.New(cfg.Clock, cfg.PresenceTTL, s.publishPresence)
+	// Other nodes' visitors: learnt from their presence announcements.
+	if _, err := cfg.Bus.Subscribe(s.observeRemote); err != nil {
+		s.log.Error("subscribe to presence announcements", "err", err)
+	}
 	return s
 }
 

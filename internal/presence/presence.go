@@ -1,5 +1,7 @@
 // Package presence tracks which visitors are on their site right now and
-// where. Presence is ephemeral (DESIGN.md §2.7): it lives in memory, is never
+// where, as known to this node: its own visitors, plus those other nodes
+// announce over the bus (Observe), kept until announced offline or not heard
+// of for RemoteTTL. Presence is ephemeral (DESIGN.md §2.7): it lives in memory, is never
 // written to a timeline, and expires on its own: a visitor is online while
 // signals arrive and offline TTL after the last one (60 s by default), which
 // is what lets a console drop a customer who closed the tab without any
@@ -31,9 +33,19 @@ type Visitor struct {
 }
 
 type entry struct {
-	v     Visitor
-	timer clock.Timer
+	v       Visitor
+	timer   clock.Timer
+	remote  bool      // learnt from another node's announcement
+	lastPub time.Time // local entries: when onChange last announced it
 }
+
+// RepublishEvery is how often a node re-announces a visitor who is still
+// online, so other nodes keep them (their copies expire after RemoteTTL).
+const RepublishEvery = 45 * time.Second
+
+// RemoteTTL is how long a node keeps another node's visitor without hearing
+// of them again: a node that dies cannot announce its visitors offline.
+const RemoteTTL = 2 * time.Minute
 
 // Registry holds the presence of the visitors seen by this node.
 // It is safe for concurrent use.
@@ -67,20 +79,74 @@ func (r *Registry) Signal(v Visitor) {
 	v.LastSeen = now
 	r.mu.Lock()
 	e, ok := r.visitors[v.SessionID]
-	changed := !ok || e.v.URL != v.URL || e.v.Title != v.Title || e.v.Visible != v.Visible || e.v.Minimized != v.Minimized
+	changed := !ok || e.remote || e.v.URL != v.URL || e.v.Title != v.Title || e.v.Visible != v.Visible || e.v.Minimized != v.Minimized
 	if !ok {
 		e = &entry{}
 		r.visitors[v.SessionID] = e
 	} else if e.timer != nil {
 		e.timer.Stop()
 	}
-	e.v = v
+	e.v, e.remote = v, false
+	// Re-announce now and then even without a change, so other nodes keep
+	// this visitor (see RemoteTTL).
+	announce := changed || now.Sub(e.lastPub) >= RepublishEvery
+	if announce {
+		e.lastPub = now
+	}
 	id := v.SessionID
 	e.timer = r.clk.AfterFunc(r.ttl, func() { r.expire(id, now) })
 	r.mu.Unlock()
-	if changed {
+	if announce {
 		r.onChange(v)
 	}
+}
+
+// Observe records another node's announcement of a visitor. It never calls
+// onChange (the other node announced it already). An online visitor is kept
+// for RemoteTTL unless announced again; an offline one is forgotten, unless
+// this node has them itself (the same browser reconnected here).
+func (r *Registry) Observe(v Visitor) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.visitors[v.SessionID]
+	if ok && !e.remote {
+		return // this node's own knowledge wins
+	}
+	if !v.Online {
+		if ok {
+			e.timer.Stop()
+			delete(r.visitors, v.SessionID)
+		}
+		return
+	}
+	if !ok {
+		e = &entry{remote: true}
+		r.visitors[v.SessionID] = e
+	} else {
+		e.timer.Stop()
+	}
+	e.v = v
+	seen := r.clk.Now()
+	e.v.LastSeen = seen
+	id := v.SessionID
+	e.timer = r.clk.AfterFunc(RemoteTTL, func() { r.expireRemote(id, seen) })
+}
+
+// expireRemote forgets another node's visitor not announced again in time.
+func (r *Registry) expireRemote(sessionID int64, seen time.Time) {
+	r.mu.Lock()
+	e, ok := r.visitors[sessionID]
+	if !ok || !e.remote || e.v.LastSeen.After(seen) {
+		r.mu.Unlock()
+		return
+	}
+	delete(r.visitors, sessionID)
+	v := e.v
+	r.mu.Unlock()
+	v.Online = false
+	// Their node went quiet (it may have died): announce them offline, so
+	// consoles everywhere stop showing them.
+	r.onChange(v)
 }
 
 // Touch keeps a visitor online without changing what they are looking at
@@ -89,7 +155,7 @@ func (r *Registry) Signal(v Visitor) {
 func (r *Registry) Touch(sessionID int64) bool {
 	r.mu.Lock()
 	e, ok := r.visitors[sessionID]
-	if !ok {
+	if !ok || e.remote {
 		r.mu.Unlock()
 		return false
 	}
@@ -103,7 +169,7 @@ func (r *Registry) Touch(sessionID int64) bool {
 func (r *Registry) expire(sessionID int64, seen time.Time) {
 	r.mu.Lock()
 	e, ok := r.visitors[sessionID]
-	if !ok || e.v.LastSeen.After(seen) {
+	if !ok || e.remote || e.v.LastSeen.After(seen) {
 		r.mu.Unlock()
 		return
 	}

@@ -34,10 +34,15 @@ func TestOnlineUntilTTLAfterLastSignal(t *testing.T) {
 	if got := rec.all(); len(got) != 1 || !got[0].Online {
 		t.Fatalf("first signal: %+v", got)
 	}
-	clk.Advance(50 * time.Second)
+	clk.Advance(30 * time.Second)
 	r.Touch(1) // a heartbeat, same page: no change event
 	if len(rec.all()) != 1 {
 		t.Fatalf("heartbeat produced a change event")
+	}
+	clk.Advance(20 * time.Second)
+	r.Touch(1) // 50 s after the last announcement: re-announced for other nodes
+	if got := rec.all(); len(got) != 2 || !got[1].Online {
+		t.Fatalf("no re-announcement after %v: %+v", RepublishEvery, got)
 	}
 	clk.Advance(50 * time.Second) // 100 s after the first, 50 s after the touch
 	if _, ok := r.Get(1); !ok {
@@ -48,7 +53,7 @@ func TestOnlineUntilTTLAfterLastSignal(t *testing.T) {
 		t.Fatal("still online 60 s after the last signal")
 	}
 	got := rec.all()
-	if len(got) != 2 || got[1].Online {
+	if len(got) != 3 || got[2].Online {
 		t.Fatalf("offline event missing: %+v", got)
 	}
 	if clk.Pending() != 0 {
@@ -114,5 +119,51 @@ func TestConcurrentSignals(t *testing.T) {
 	clk.Advance(time.Minute)
 	if n := len(r.Online(nil)); n != 0 {
 		t.Fatalf("%d still online after the TTL", n)
+	}
+}
+
+// TestRemoteVisitors: visitors announced by another node are known here,
+// never re-announced by this node, forgotten when announced offline, and
+// expire by themselves if their node goes quiet (it may have died).
+func TestRemoteVisitors(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	rec := &recorder{}
+	r := New(clk, time.Minute, rec.on)
+	r.Observe(Visitor{SessionID: 7, SiteID: 1, ContactID: 70, Online: true, URL: "https://x.test/a"})
+	if v, ok := r.ContactOnline(70); !ok || v.URL != "https://x.test/a" {
+		t.Fatalf("remote visitor unknown: %+v", v)
+	}
+	if len(rec.all()) != 0 {
+		t.Fatal("a remote visitor was re-announced")
+	}
+	if r.Touch(7) {
+		t.Fatal("Touch kept a remote visitor as if local")
+	}
+	// Announced again within RemoteTTL: kept.
+	clk.Advance(RemoteTTL - time.Second)
+	r.Observe(Visitor{SessionID: 7, SiteID: 1, ContactID: 70, Online: true, URL: "https://x.test/b"})
+	clk.Advance(RemoteTTL - time.Second)
+	if _, ok := r.Get(7); !ok {
+		t.Fatal("a re-announced remote visitor expired")
+	}
+	// Their node goes quiet: they expire and are announced offline.
+	clk.Advance(time.Second)
+	if _, ok := r.Get(7); ok {
+		t.Fatal("a silent remote visitor is still online")
+	}
+	if got := rec.all(); len(got) != 1 || got[0].Online || got[0].SessionID != 7 {
+		t.Fatalf("offline announcement: %+v", got)
+	}
+	// Announced offline: forgotten at once.
+	r.Observe(Visitor{SessionID: 8, ContactID: 80, Online: true})
+	r.Observe(Visitor{SessionID: 8, ContactID: 80, Online: false})
+	if _, ok := r.Get(8); ok {
+		t.Fatal("an offline announcement was ignored")
+	}
+	// This node's own knowledge wins over another node's.
+	r.Signal(Visitor{SessionID: 9, ContactID: 90, URL: "https://x.test/local"})
+	r.Observe(Visitor{SessionID: 9, ContactID: 90, Online: false})
+	if v, ok := r.Get(9); !ok || v.URL != "https://x.test/local" {
+		t.Fatal("a remote announcement overrode a local visitor")
 	}
 }

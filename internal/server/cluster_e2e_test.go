@@ -6,6 +6,7 @@ import (
 	"fmt"
 	neturl "net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,6 +70,36 @@ func TestTwoNodesOverNATS(t *testing.T) {
 	// Typing crosses nodes too (ephemeral, never stored).
 	vw.send("typing", map[string]any{"conversation_id": conv, "typing": true})
 	aw.waitEvent("typing", func(f frame) bool { return f.ConversationID == conv })
+
+	// Presence is consistent across nodes: node B knows the visitor of node A
+	// is online and on which page.
+	vw.send("presence", map[string]any{"url": "https://shop.test/checkout", "title": "Checkout", "visible": true})
+	aw.waitEvent("presence", func(f frame) bool { return strings.Contains(string(f.Data), "checkout") })
+	var view struct {
+		Presence *struct {
+			Online bool   `json:"online"`
+			URL    string `json:"url"`
+		} `json:"presence"`
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		alice.do("GET", fmt.Sprintf("/api/v1/conversations/%d", conv), nil, &view)
+		if view.Presence != nil && view.Presence.Online && view.Presence.URL == "https://shop.test/checkout" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node B does not know node A's visitor is online: %+v", view.Presence)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var list struct {
+		Conversations []struct {
+			Online bool `json:"online"`
+		} `json:"conversations"`
+	}
+	if alice.do("GET", "/api/v1/conversations?live=true", nil, &list); len(list.Conversations) != 1 || !list.Conversations[0].Online {
+		t.Fatalf("node B's list does not show the visitor online: %+v", list)
+	}
 }
 
 // postgresDB creates a database for one test on the server named by
