@@ -40,6 +40,10 @@ type Config struct {
 	// PostgreSQL URL ("postgres://user@host/db") for several nodes. With
 	// PostgreSQL, apply migrations first with `switchboard migrate`.
 	StoreURL string
+	// StoreBatch bounds group commit: the most write transactions of callers
+	// committed together in one database transaction (default 256 on
+	// SQLite, 64 on PostgreSQL).
+	StoreBatch int
 	// BusURL selects the event bus between nodes: "" for in-process (one
 	// node), or a NATS URL ("nats://host:4222", comma-separated for a
 	// cluster) to run several nodes.
@@ -197,7 +201,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 // openStore opens SQLite in the data directory, or PostgreSQL.
 func openStore(ctx context.Context, cfg Config) (*sqlstore.Store, error) {
 	if cfg.StoreURL == "" {
-		st, err := sqlstore.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "switchboard.db"), sqlstore.Options{Logger: cfg.Logger})
+		st, err := sqlstore.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "switchboard.db"), sqlstore.Options{Logger: cfg.Logger, MaxBatch: cfg.StoreBatch})
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
@@ -207,7 +211,11 @@ func openStore(ctx context.Context, cfg Config) (*sqlstore.Store, error) {
 		return nil, fmt.Errorf("--store must be a postgres:// URL (or empty for SQLite in --data)")
 	}
 	// Batches of at most 64 calls keep PostgreSQL's subtransaction cache cheap.
-	st, err := sqlstore.OpenPostgres(ctx, cfg.StoreURL, sqlstore.PostgresOptions{Logger: cfg.Logger, MaxBatch: 64})
+	batch := cfg.StoreBatch
+	if batch <= 0 {
+		batch = 64
+	}
+	st, err := sqlstore.OpenPostgres(ctx, cfg.StoreURL, sqlstore.PostgresOptions{Logger: cfg.Logger, MaxBatch: batch})
 	if errors.Is(err, sqlstore.ErrSchemaTooOld) {
 		return nil, fmt.Errorf("open store: %w: run `switchboard migrate --store ...` first", err)
 	}
