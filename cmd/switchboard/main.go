@@ -3,6 +3,7 @@
 //	switchboard serve [--demo]      run a node (embedded SQLite by default)
 //	switchboard migrate             apply database migrations and exit
 //	switchboard user create ...     create a staff user (the first admin)
+//	switchboard bench ...           the load tool (docs/operations.md)
 //	switchboard version
 //
 // Every flag can also be set as SWITCHBOARD_<FLAG> in the environment (dashes
@@ -49,6 +50,8 @@ commands:
   serve         run a Switchboard node (add --demo for demo data)
   migrate       apply database migrations and exit
   user create   create a staff user, e.g. the first admin
+  bench         drive a running deployment over the public protocol and report
+                throughput, latency, losses and memory per connection
   version       print the version
 
 Run "switchboard <command> -h" for its flags. Every flag can be set as
@@ -71,6 +74,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return errors.New(`unknown user command (want "user create")`)
 		}
 		return userCreate(args[2:], stdin, stdout, stderr)
+	case "bench":
+		return benchCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "switchboard", version)
 		return nil

@@ -99,8 +99,8 @@ func (s *socket) handle(data []byte) {
 		err := s.g.chat.Typing(ctx, a, d.ConversationID, d.Typing, s.id)
 		if err == nil {
 			if d.Typing {
-				if len(s.typingAt) >= 1024 {
-					clear(s.typingAt) // bound the memory; worst case one extra relay
+				if s.typingAt == nil || len(s.typingAt) >= 1024 {
+					s.typingAt = make(map[int64]time.Time) // bound the memory; worst case one extra relay
 				}
 				s.typingAt[d.ConversationID] = now
 			} else {

@@ -117,6 +117,9 @@ func (h *hub) follow(s *socket, convID int64) {
 	if _, ok := h.sockets[s]; !ok {
 		return
 	}
+	if s.follows == nil {
+		s.follows = make(map[int64]struct{})
+	}
 	s.follows[convID] = struct{}{}
 	addTo(h.byConv, convID, s)
 }

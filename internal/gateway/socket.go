@@ -72,8 +72,10 @@ type socket struct {
 	slow        atomic.Bool // the queue overflowed: stop writing, 4008 is on its way
 	closeCode   websocket.StatusCode
 	closeReason string
-	wake        chan struct{}
-	writerDone  chan struct{}
+	writing     bool          // a writer goroutine is running
+	finished    bool          // the writer closed the socket: start no other
+	writerDone  chan struct{} // closed when the writer has finished
+	doneOnce    sync.Once
 
 	cursors map[int64]int64 // writer-owned: last seq written per followed conversation
 
@@ -92,8 +94,7 @@ type socket struct {
 func (g *Gateway) newSocket(c *websocket.Conn, origin string) *socket {
 	return &socket{
 		id: g.instance + "-" + strconv.FormatUint(g.nextID.Add(1), 36), g: g, conn: c, origin: origin,
-		follows: map[int64]struct{}{}, wake: make(chan struct{}, 1), writerDone: make(chan struct{}),
-		cursors: map[int64]int64{}, typingAt: map[int64]time.Time{},
+		writerDone: make(chan struct{}),
 	}
 }
 
@@ -102,7 +103,6 @@ func (g *Gateway) serve(s *socket) {
 	g.conns.Add(1)
 	defer g.conns.Done()
 	s.conn.SetReadLimit(protocol.MaxFrameBytes)
-	go s.writeLoop()
 	s.lastRead.Store(g.clk.Now().UnixNano())
 	s.armIdle(g.opts.IdleTimeout)
 	g.hub.track(s)
@@ -161,31 +161,35 @@ func (g *Gateway) serve(s *socket) {
 // the client is not reading fast enough, and it is closed (it resumes later).
 func (s *socket) enqueue(it item) {
 	s.qmu.Lock()
+	defer s.qmu.Unlock()
 	if s.closing {
-		s.qmu.Unlock()
 		return
 	}
 	if len(s.queue) >= s.g.opts.SendQueue {
 		s.slow.Store(true)
 		s.closing, s.queue = true, nil
 		s.closeCode, s.closeReason = protocol.CloseSlowConsumer, "slow consumer: resume from your cursor"
-		s.qmu.Unlock()
 		// The writer may be stuck writing to this very client: close from
 		// here; Close waits for the write lock, then gives up after its timeout.
 		go s.conn.Close(protocol.CloseSlowConsumer, "slow consumer: resume from your cursor")
-		s.signal()
+		s.startWriterLocked()
 		return
 	}
 	s.queue = append(s.queue, it)
-	s.qmu.Unlock()
-	s.signal()
+	s.startWriterLocked()
 }
 
-func (s *socket) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+// startWriterLocked starts the writer goroutine unless one is running. The
+// writer lives only while there is something to write, so an idle socket
+// costs one goroutine (its reader), not two. Both sides decide under qmu,
+// so no item is left behind: the writer exits only after seeing the queue
+// empty with the lock held.
+func (s *socket) startWriterLocked() {
+	if s.writing || s.finished {
+		return
 	}
+	s.writing = true
+	go s.writeLoop()
 }
 
 func (s *socket) isClosing() bool {
@@ -197,38 +201,55 @@ func (s *socket) isClosing() bool {
 // closeAfterFlush writes what is queued, then closes with code.
 func (s *socket) closeAfterFlush(code websocket.StatusCode, reason string) {
 	s.qmu.Lock()
+	defer s.qmu.Unlock()
 	if !s.closing {
 		s.closing, s.closeCode, s.closeReason = true, code, reason
 	}
-	s.qmu.Unlock()
-	s.signal()
+	s.startWriterLocked()
 }
 
+// writeLoop writes queued items until the queue is empty (then exits) or
+// the socket is closed (then closes it and marks the writer finished).
 func (s *socket) writeLoop() {
-	defer close(s.writerDone)
-	for range s.wake {
+	for {
 		s.qmu.Lock()
 		items := s.queue
 		s.queue = nil
 		closing, code, reason := s.closing, s.closeCode, s.closeReason
+		if len(items) == 0 && !closing {
+			s.writing = false
+			s.qmu.Unlock()
+			return
+		}
 		s.qmu.Unlock()
 		for _, it := range items {
 			if s.slow.Load() {
-				return // being closed with 4008; what is left is resumed from the cursor
+				s.finish() // being closed with 4008; the rest is resumed from the cursor
+				return
 			}
 			if err := s.write(it); err != nil {
 				s.conn.CloseNow()
+				s.finish()
 				return
 			}
 		}
 		if closing {
-			if code == protocol.CloseSlowConsumer {
-				return // already being closed
+			if code != protocol.CloseSlowConsumer { // 4008 is already being sent
+				_ = s.conn.Close(code, reason)
 			}
-			_ = s.conn.Close(code, reason)
+			s.finish()
 			return
 		}
 	}
+}
+
+// finish marks the writer done for good: nothing is written after it.
+func (s *socket) finish() {
+	s.qmu.Lock()
+	s.writing, s.finished, s.closing = false, true, true // and enqueue drops from now on
+	s.queue = nil
+	s.qmu.Unlock()
+	s.doneOnce.Do(func() { close(s.writerDone) })
 }
 
 func (s *socket) write(it item) error {
@@ -264,7 +285,7 @@ func (s *socket) writeEvent(e *bus.Event) error {
 				return err
 			}
 		}
-		s.cursors[e.ConversationID] = e.Seq
+		s.setCursor(e.ConversationID, e.Seq)
 		if e.Visibility != model.Public && !s.staff {
 			return nil
 		}
@@ -295,7 +316,7 @@ func (s *socket) fill(convID, from, to int64) error {
 			break
 		}
 	}
-	s.cursors[convID] = to
+	s.setCursor(convID, to)
 	return nil
 }
 
@@ -315,8 +336,17 @@ func (s *socket) replay(r *subReq) error {
 			return err
 		}
 	}
-	s.cursors[r.convID] = conv.LastSeq
+	s.setCursor(r.convID, conv.LastSeq)
 	return s.writeFrame(protocol.Ack(r.id, map[string]any{"recovered": recovered, "epoch": epoch, "last_seq": conv.LastSeq}))
+}
+
+// setCursor records the last seq written for a conversation (writer only).
+// The map is made on first use: most idle sockets never need one.
+func (s *socket) setCursor(convID, seq int64) {
+	if s.cursors == nil {
+		s.cursors = make(map[int64]int64)
+	}
+	s.cursors[convID] = seq
 }
 
 func (s *socket) reply(id string, err error) {
