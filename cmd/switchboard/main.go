@@ -147,6 +147,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.Int64Var(&cfg.MaxAttachmentBytes, "max-upload-bytes", 10<<20, "largest attachment accepted")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long a graceful shutdown may take")
 	fs.DurationVar(&cfg.DrainDelay, "drain-delay", 0, "on SIGTERM, report not-ready for this long before closing (behind a load balancer)")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's profiler (pprof) here, e.g. 127.0.0.1:6060; never on a public address")
 	demo := fs.Bool("demo", false, "create a demo site, an admin and two agents, and print their logins")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")

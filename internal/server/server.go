@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -60,6 +61,9 @@ type Config struct {
 	MaxAttachmentBytes int64
 	PresenceTTL        time.Duration
 	ShutdownTimeout    time.Duration // default 20s
+	// DebugAddr, when set, serves Go's profiler (net/http/pprof) on a
+	// separate listener, e.g. "127.0.0.1:6060". Keep it off public networks.
+	DebugAddr string
 	// DrainDelay is how long /readyz reports "draining" before the node
 	// stops accepting connections, so a load balancer stops sending new
 	// ones first. Default 0 (no load balancer).
@@ -296,6 +300,22 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	if s.cfg.DebugAddr != "" {
+		dbg := http.NewServeMux()
+		dbg.HandleFunc("/debug/pprof/", pprof.Index)
+		dbg.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		dbg.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		dbg.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		dbg.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		dsrv := &http.Server{Addr: s.cfg.DebugAddr, Handler: dbg, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := dsrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("debug listener", "addr", s.cfg.DebugAddr, "err", err)
+			}
+		}()
+		go func() { <-ctx.Done(); dsrv.Close() }()
+		s.log.Info("profiler listening", "addr", s.cfg.DebugAddr)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	go s.housekeeping()
