@@ -239,10 +239,12 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	view := decode[struct {
 		Conversation struct {
-			ID int64 `json:"id"`
+			ID     int64 `json:"id"`
+			ChatID int64 `json:"chat_id"`
 		} `json:"conversation"`
 	}](t, f.Data)
 	cid := view.Conversation.ID
+	chatID := view.Conversation.ChatID
 	if f := vws.send("subscribe", map[string]any{"conversation_id": cid, "after_seq": 0}); f.Type != "ack" {
 		t.Fatalf("subscribe: %+v", f.Error)
 	}
@@ -328,7 +330,12 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	bob := consolePage{t: t, ctx: bctx, name: "bob"}
 	bob.signIn(base, "bob@demo.test", "demo-agent-pass")
-	bob.waitFor("the chat in bob's Active chats, assigned to Alice", `(() => { const r = document.querySelector('#active-list .row`+sel+`'); return r && r.textContent.includes('Alice Agent') && r.textContent.includes('Active') })()`)
+	// bob loads the chat from the list (contact, online) and names Alice from
+	// GET /staff: no per-row detail, no "Agent #id"
+	bob.waitFor("the chat in bob's Active chats, assigned to Alice", `(() => { const r = document.querySelector('#active-list .row`+sel+`'); return r && r.textContent.includes('Alice Agent') && r.textContent.includes('Active') && r.textContent.includes('vera@example.com') && r.querySelector('.live-dot') })()`)
+	if s := consoleEval[string](bob, `document.body.innerText`); strings.Contains(s, "Agent #") {
+		t.Fatalf("bob's console still shows an agent by id:\n%s", s)
+	}
 	bob.do(chromedp.Click(chromedp.CSS(`#active-list .row` + sel + ` a`)))
 	bob.waitFor("taken by Alice, no Join", `document.querySelector('#taken-by') && document.querySelector('#taken-by').textContent.includes('Alice Agent') && !document.querySelector('#join') && !document.querySelector('.chip'+`+consoleJS(sel)+`)`)
 	bob.waitFor("bob sees the note", `[...document.querySelectorAll('.entry.note .body-text')].some(e => e.textContent === 'Customer is a VIP, be quick')`)
@@ -351,8 +358,50 @@ func TestConsoleBrowser(t *testing.T) {
 	bob.do(chromedp.Click(chromedp.ID("nav-active")))
 	bob.waitFor("bob's Active chats without the chat", `document.querySelector('#active-title') && !document.querySelector('.row'+`+consoleJS(sel)+`)`)
 	alice.do(chromedp.Click(chromedp.ID("nav-history")))
-	alice.waitFor("the chat in History", `(() => { const r = document.querySelector('#history-list .row`+sel+`'); return r && r.textContent.includes('vera@example.com') && r.textContent.includes('vip') && r.textContent.includes('closed') })()`)
+	alice.waitFor("the chat in History", `(() => { const r = document.querySelector('#history-list .row`+sel+`'); return r && r.textContent.includes('vera@example.com') && r.textContent.includes('vip') && r.textContent.includes('closed') && r.textContent.includes('Not rated') })()`)
+
+	// --- the customer rates the chat over REST: History shows it live (a `chat` event)
+	if st := v.do("POST", fmt.Sprintf("/api/v1/visitor/conversations/%d/rating", cid), map[string]any{"chat_id": chatID, "score": 4, "comment": "Quick and kind"}, nil); st != 201 {
+		t.Fatalf("rate: status %d", st)
+	}
+	if st := v.do("POST", fmt.Sprintf("/api/v1/visitor/conversations/%d/rating", cid), map[string]any{"chat_id": chatID, "score": 1}, nil); st != 409 {
+		t.Fatalf("rate twice: status %d, want 409", st)
+	}
+	alice.waitFor("the rating in History", `(() => { const r = document.querySelector('#history-list .row`+sel+` .rating[data-rating="4"]'); return r && r.textContent === '★★★★☆' })()`)
 	alice.screenshot(shots, "history")
+	bob.do(chromedp.Click(chromedp.ID("nav-history")))
+	bob.waitFor("bob's History: assignee Alice Agent and the rating", `(() => { const r = document.querySelector('#history-list .row`+sel+`'); return r && r.querySelector('.row-assignee').textContent === 'Alice Agent' && r.querySelector('.rating[data-rating="4"]') })()`)
+	bob.screenshot(shots, "history-bob")
+	// the conversation header and sidebar show the rating and its comment
+	alice.do(chromedp.Click(chromedp.CSS(`#history-list .row` + sel + ` a`)))
+	alice.waitFor("the rating in the conversation", `document.querySelector('.conv-sub .rating[data-rating="4"]') && document.querySelector('#customer-rating').textContent.includes('4/5') && document.querySelector('#customer-rating').textContent.includes('Quick and kind')`)
+	alice.screenshot(shots, "conversation-rated")
+
+	// --- an offline-form ticket: in the Inbox as an offline message, and it opens
+	ov := n.newVisitor("demo", "")
+	var ticket struct {
+		Conversation struct {
+			ID int64 `json:"id"`
+		} `json:"conversation"`
+	}
+	ticketBody := "Please call me back about invoice 77"
+	if st := ov.do("POST", "/api/v1/visitor/tickets", map[string]any{"name": "Olga", "email": "olga@example.com", "body": ticketBody, "client_id": "t-1"}, &ticket); st != 201 {
+		t.Fatalf("leave a message: status %d", st)
+	}
+	tsel := fmt.Sprintf(`[data-conv="%d"]`, ticket.Conversation.ID)
+	alice.do(chromedp.Click(chromedp.ID("nav-inbox")))
+	alice.waitFor("the offline message in the Inbox", `(() => { const r = document.querySelector('#inbox-list .row`+tsel+`'); return r && r.textContent.includes('olga@example.com') && r.textContent.includes('Offline message') && r.textContent.includes(`+consoleJS(ticketBody)+`) && r.textContent.includes('Unassigned') })()`)
+	alice.screenshot(shots, "inbox")
+	alice.do(chromedp.Click(chromedp.CSS(`#inbox-list .row` + tsel + ` a`)))
+	alice.waitFor("the offline message, opened", `document.querySelector('#customer-email') && document.querySelector('#customer-email').textContent === 'olga@example.com' && [...document.querySelectorAll('.entry.visitor .body-text')].some(e => e.textContent === `+consoleJS(ticketBody)+`) && document.querySelector('.conv-sub .offline-msg')`)
+	// no broken composer: Reply explains why and how to answer
+	alice.do(chromedp.Click(chromedp.ID("mode-reply")))
+	alice.waitFor("the calm explanation instead of a reply box", `document.querySelector('#offline-reply-note') && document.querySelector('#offline-reply-note').textContent.includes('olga@example.com') && !document.querySelector('#composer-input')`)
+	alice.screenshot(shots, "offline-ticket")
+	// internal notes still work on a ticket
+	alice.do(chromedp.Click(chromedp.ID("mode-note")))
+	alice.do(chromedp.SendKeys(chromedp.ID("composer-input"), "Call Olga tomorrow\r"))
+	alice.waitFor("the note on the ticket", `[...document.querySelectorAll('.entry.note .body-text')].some(e => e.textContent === 'Call Olga tomorrow')`)
 
 	// --- phone width
 	alice.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(1)))

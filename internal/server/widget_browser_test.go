@@ -423,6 +423,10 @@ func TestWidgetEndToEnd(t *testing.T) {
 	b.do(chromedp.Reload())
 	b.waitFor("panel after reload", `q('.p') && !q('.p').hidden && q('.h .t b').textContent === 'Alice Agent'`)
 	b.waitFor("history after reload", `qa('.ms .m .bu').length === `+fmt.Sprint(len(want))+` && qa('.ms .m.me img').some(i => i.naturalWidth === 64)`)
+	// "Seen" survives the reload (the read marks of GET .../conversations/{id}),
+	// with no new read from the agent.
+	b.waitFor("seen after reload", `(m => m && m.querySelector('.mt').textContent.includes('Seen'))(qa('.ms .m.me').find(e => e.querySelector('.bu').textContent === 'Thanks, order 1234'))`)
+	b.screenshot("4b-seen-after-reload")
 	got := b.texts()
 	if strings.Join(got, "\n") != strings.Join(want, "\n") || want[len(want)-1] != "" {
 		t.Fatalf("after reload the widget shows %q, want %q (the last one the image)", got, want)
@@ -453,6 +457,57 @@ func TestWidgetEndToEnd(t *testing.T) {
 	b.screenshot("6-rating")
 	b.do(chromedp.Click(widgetEl(".rt button.sd")))
 	b.waitFor("thanks", `q('.rt').textContent === 'Thank you for your feedback!'`)
+
+	// The rating reached the server (201) and is marked sent in the browser.
+	chatID := widgetRatedChat(t, b)
+	alice := n.login("alice@demo.test", "demo-agent-pass")
+	var cv struct {
+		Chat struct {
+			Chat struct {
+				ID            int64  `json:"id"`
+				Rating        int    `json:"rating"`
+				RatingComment string `json:"rating_comment"`
+			} `json:"chat"`
+		} `json:"chat"`
+	}
+	if st := alice.do("GET", fmt.Sprintf("/api/v1/conversations/%d", conv), nil, &cv); st != 200 || cv.Chat.Chat.ID != chatID || cv.Chat.Chat.Rating != 4 || cv.Chat.Chat.RatingComment != "Quick and kind." {
+		t.Fatalf("rating on the server: status %d, %+v (want chat %d rated 4)", st, cv.Chat.Chat, chatID)
+	}
+
+	// Rating again (this browser forgot it had rated): 409 already_rated is
+	// treated as success — thanks, no error.
+	var forgot bool
+	if err := b.evalPage(fmt.Sprintf(`(localStorage.removeItem('sb:demo:rated:%d'), true)`, chatID), &forgot); err != nil {
+		t.Fatal(err)
+	}
+	b.do(chromedp.Reload())
+	b.waitFor("rating form again", `q('.rt .st button[role=radio]')`)
+	b.do(chromedp.Click(widgetEl(`.rt .st button:nth-child(5)`)))
+	b.waitFor("5 stars", `!q('.rt button.sd').disabled`)
+	b.do(chromedp.Click(widgetEl(".rt button.sd")))
+	b.waitFor("thanks after already_rated", `q('.rt').textContent === 'Thank you for your feedback!'`)
+	widgetRatedChat(t, b)
+	if st := alice.do("GET", fmt.Sprintf("/api/v1/conversations/%d", conv), nil, &cv); st != 200 || cv.Chat.Chat.Rating != 4 {
+		t.Fatalf("the second rating changed the first: %+v", cv.Chat.Chat)
+	}
+}
+
+// widgetRatedChat waits until the browser's stored rating is marked sent and
+// returns its chat id.
+func widgetRatedChat(t *testing.T, b *widgetBrowser) int64 {
+	t.Helper()
+	const expr = `(() => { for (let i = 0; i < localStorage.length; i++) { const k = localStorage.key(i); if (k.startsWith('sb:demo:rated:')) { const r = JSON.parse(localStorage.getItem(k)); if (r && r.sent) return r.chat_id; } } return 0; })()`
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var id int64
+		if err := b.evalPage(expr, &id); err == nil && id > 0 {
+			return id
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the rating was never marked sent in the browser")
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
 }
 
 // TestWidgetReconnect: the server stops mid-chat (the socket is cut), the

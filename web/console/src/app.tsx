@@ -5,7 +5,7 @@ import { client, store } from './client';
 import { CommandError } from './socket';
 import { isSet, type Entry } from './store';
 import type { Availability, Conversation, Message, Priority } from './types';
-import { ago, clock, customerName, duration, stateLabel } from './util';
+import { ago, clock, customerName, duration, stars, stateLabel } from './util';
 import { askNotifications, notificationsState } from './notify';
 
 // ---------- routing ----------
@@ -72,6 +72,7 @@ function errText(e: unknown): string {
       chat_ended: 'This chat has already ended.',
       not_a_participant: 'Join the chat before writing to the customer.',
       supervisor_read_only: 'Supervisors can read but not write to customers.',
+      no_live_chat: 'The customer is not in a live chat, so a reply cannot reach them here. Add an internal note, or answer by email.',
     };
     return map[e.code] ?? e.message;
   }
@@ -339,8 +340,18 @@ function Nav({ section }: { section: string }) {
 // ---------- lists ----------
 
 function StatePill({ state }: { state?: string }) {
-  if (!state) return <span class="pill">—</span>;
+  if (!state) return <span class="pill offline-msg" title="Left with the offline form while no one could chat">Offline message</span>;
   return <span class={`pill state-${state}`}>{stateLabel[state] ?? state}</span>;
+}
+
+function RatingBadge({ id }: { id: number }) {
+  const r = store.ratingOf(id);
+  if (!r) return null;
+  return (
+    <span class="rating" data-rating={r.score} title={`Customer rating: ${r.score} out of 5${r.comment ? ' — “' + r.comment + '”' : ''}`} aria-label={`Rated ${r.score} out of 5`}>
+      {stars(r.score)}
+    </span>
+  );
 }
 
 function PriorityTag({ p }: { p: Priority }) {
@@ -373,7 +384,7 @@ function ChatRow({ e }: { e: Entry }) {
     <li class="row" data-conv={c.id}>
       <a class="row-link" href={BASE + 'c/' + c.id} onClick={(ev) => { ev.preventDefault(); navigate('c/' + c.id); }}>
         <span class="row-who">
-          <span class="live-dot" title="Active now" aria-label="Active now" />
+          <span class="live-dot" title="On the site now" aria-label="On the site now" />
           <span class="row-name">{customerName(e)}</span>
           {unread > 0 && <span class="count orange">{unread}</span>}
         </span>
@@ -443,7 +454,6 @@ function TicketsScreen({ mode }: { mode: 'inbox' | 'history' }) {
       const got = page.conversations.map((c) => c.id);
       setIds((prev) => (more ? [...prev, ...got] : got));
       setCursor(page.next_cursor);
-      for (const id of got) void client.ensureDetail(id);
     } catch (e) {
       setErr(errText(e));
     } finally {
@@ -499,7 +509,7 @@ function TicketsScreen({ mode }: { mode: 'inbox' | 'history' }) {
         <Empty title={mode === 'history' ? 'No closed conversations' : 'Nothing needs action'} text="Try other filters." />
       ) : (
         <ul class="rows" id={mode + '-list'} aria-label={title} aria-busy={loading}>
-          {rows.map((e) => <TicketRow e={e} key={e.conv.id} />)}
+          {rows.map((e) => <TicketRow e={e} key={e.conv.id} history={mode === 'history'} />)}
         </ul>
       )}
       {cursor && (
@@ -509,14 +519,20 @@ function TicketsScreen({ mode }: { mode: 'inbox' | 'history' }) {
   );
 }
 
-function TicketRow({ e }: { e: Entry }) {
+function TicketRow({ e, history }: { e: Entry; history: boolean }) {
   const c: Conversation = e.conv;
+  const offline = !c.chat_id;
   return (
-    <li class="row" data-conv={c.id}>
+    <li class={offline ? 'row ticket-offline' : 'row'} data-conv={c.id}>
       <a class="row-link" href={BASE + 'c/' + c.id} onClick={(ev) => { ev.preventDefault(); navigate('c/' + c.id); }}>
-        <span class="row-who"><span class="row-name">{customerName(e)}</span></span>
+        <span class="row-who">
+          {store.isOnline(c.contact_id) && <span class="live-dot" title="On the site now" aria-label="On the site now" />}
+          <span class="row-name">{customerName(e)}</span>
+        </span>
         <span class="row-preview">{c.preview || '—'}</span>
         <span class="row-meta">
+          {offline && <span class="pill offline-msg" title="Left with the offline form while no one could chat">Offline message</span>}
+          {history && (store.ratingOf(c.id) ? <RatingBadge id={c.id} /> : <span class="rating none">{e.chat?.chat.state === 'ended' ? 'Not rated' : ''}</span>)}
           <span class={`pill status-${c.status}`}>{c.status}</span>
           <PriorityTag p={c.priority} />
           {c.tags.map((t) => <span class="tag" key={t}>{t}</span>)}
@@ -569,6 +585,7 @@ function ConversationScreen({ id, onEnd }: { id: number; onEnd: () => void }) {
               {presence && presence.minimized && <span class="muted">widget minimised</span>}
               {presence && presence.url && <span class="muted ellipsis" title={presence.url}>on {presence.title || presence.url}</span>}
               <StatePill state={c.chat_state} />
+              <RatingBadge id={id} />
               {takenBy && <span class="taken" id="taken-by">Taken by {takenBy}</span>}
             </div>
           </div>
@@ -580,7 +597,7 @@ function ConversationScreen({ id, onEnd }: { id: number; onEnd: () => void }) {
         </header>
         {err && <p class="form-error conv-error" role="alert">{err}</p>}
         <Timeline id={id} />
-        <Composer id={id} canReply={mine} live={live} incoming={incoming} onJoin={() => act(client.join(id))} />
+        <Composer id={id} canReply={mine} live={live} incoming={incoming} offline={!c.chat_id} email={(e.contact ?? e.brief)?.email ?? ''} onJoin={() => act(client.join(id))} />
       </section>
       <CustomerPanel e={e} onErr={setErr} />
     </div>
@@ -664,7 +681,7 @@ function AttachmentView({ a }: { a: NonNullable<Message['attachment']> }) {
   );
 }
 
-function Composer({ id, canReply, live, incoming, onJoin }: { id: number; canReply: boolean; live: boolean; incoming: boolean; onJoin: () => void }) {
+function Composer({ id, canReply, live, incoming, offline, email, onJoin }: { id: number; canReply: boolean; live: boolean; incoming: boolean; offline: boolean; email: string; onJoin: () => void }) {
   const [note, setNote] = useState(!canReply);
   const [text, setText] = useState('');
   const [busy, setBusy] = useState(false);
@@ -733,6 +750,12 @@ function Composer({ id, canReply, live, incoming, onJoin }: { id: number; canRep
         <div class="composer-blocked">
           {incoming ? (
             <><span>Join the chat to reply to the customer.</span> <button type="button" class="btn primary small" onClick={onJoin}>Join chat</button></>
+          ) : offline ? (
+            <span id="offline-reply-note">
+              This message was left with the offline form, so there is no chat to reply in — replying from the console is not supported yet.
+              {email ? <> Answer the customer by email at <a href={'mailto:' + email}>{email}</a>. </> : ' '}
+              You can add internal notes for your team.
+            </span>
           ) : (
             <span>{live ? 'Another agent is in this chat. You can add internal notes.' : 'This chat has ended. You can add internal notes.'}</span>
           )}
@@ -832,7 +855,9 @@ function CustomerPanel({ e, onErr }: { e: Entry; onErr: (s: string) => void }) {
         </div>
         <dl>
           <dt>Status</dt><dd>{c.status}</dd>
-          <dt>Assignee</dt><dd>{store.nameOf(c.assignee_id)}</dd>
+          <dt>Assignee</dt><dd id="assignee">{store.nameOf(c.assignee_id)}</dd>
+          {!c.chat_id && <><dt>Channel</dt><dd>Offline message</dd></>}
+          {chat && <><dt>Rating</dt><dd id="customer-rating">{chat.rating ? <><RatingBadge id={c.id} /> {chat.rating}/5{chat.rating_comment && <q class="rating-comment">{chat.rating_comment}</q>}</> : <span class="muted">{chat.state === 'ended' ? 'Not rated yet' : '—'}</span>}</dd></>}
           {chat && <><dt>Waited</dt><dd>{duration(chat.requested_at, isSet(chat.first_joined_at) ? chat.first_joined_at : chat.ended_at)}</dd></>}
           {chat && isSet(chat.first_joined_at) && <><dt>Duration</dt><dd>{duration(chat.first_joined_at, chat.ended_at)}</dd></>}
           <dt>Started</dt><dd>{clock(c.created_at)}</dd>

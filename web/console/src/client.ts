@@ -6,7 +6,7 @@ import { api, ApiError, q, setCSRF, setUnauthenticatedHandler } from './api';
 import { StaffSocket, type SocketState } from './socket';
 import { Store } from './store';
 import { notifyOnce } from './notify';
-import type { Availability, ChatView, Conversation, ConversationView, Me, Message, Presence, ReadMark, TypingEvent, User } from './types';
+import type { Availability, ChatView, Conversation, ConversationView, Me, Message, Presence, ReadMark, StaffMember, TypingEvent, User } from './types';
 
 export const store = new Store();
 
@@ -109,7 +109,26 @@ class Client {
     store.setMe(d.user);
     if (this.me) this.me.user = d.user;
     for (const id of this.followed) this.subscribe(id);
+    void this.loadStaff();
     void this.loadLive();
+  }
+
+  // loadStaff fetches the colleagues' names and availability (at connect;
+  // again, at most every 30 s, when an unknown assignee shows up).
+  private staffAt = 0;
+  async loadStaff(): Promise<void> {
+    this.staffAt = Date.now();
+    try {
+      const r = await api<{ staff: StaffMember[] }>('GET', '/staff');
+      store.setStaff(r.staff ?? []);
+    } catch {
+      /* names fall back to "Another agent" until the next try */
+    }
+  }
+
+  private checkNames(ids: (number | undefined)[]): void {
+    if (Date.now() - this.staffAt < 30000) return;
+    if (ids.some((id) => !store.knows(id))) void this.loadStaff();
   }
 
   // loadLive lists every live chat (and refreshes them after a reconnect).
@@ -118,12 +137,13 @@ class Client {
     const seen = new Set<number>();
     do {
       const page = await api<{ conversations: Conversation[]; next_cursor: string }>('GET', '/conversations' + q({ live: 'true', limit: 200, cursor }));
+      // list rows carry the contact and `online`: no detail fetch per row
       for (const c of page.conversations) {
         seen.add(c.id);
         store.upsertConversation(c);
         this.follow(c.id);
-        void this.ensureDetail(c.id, true);
       }
+      this.checkNames(page.conversations.map((c) => c.assignee_id));
       cursor = page.next_cursor;
     } while (cursor);
     setTimeout(() => (this.liveReady = true), 2000);
@@ -208,7 +228,9 @@ class Client {
         if ((c.chat_state === 'waiting' || c.chat_state === 'pending') && c.chat_id) {
           notifyOnce(`chat:${c.chat_id}`, 'Incoming chat', c.preview || 'A customer is waiting', () => this.onNavigate('c/' + c.id));
         }
-        if (!known || store.isLive(c.id)) void this.ensureDetail(c.id, !known);
+        // a conversation new to us: its detail tells who the customer is
+        if (!known) void this.ensureDetail(c.id);
+        this.checkNames([c.assignee_id]);
         this.syncFollow(c.id);
         break;
       }
@@ -232,9 +254,8 @@ class Client {
         break;
       case 'availability': {
         const a = data as { user_id: number; name: string; availability: Availability };
-        store.staffNames.set(a.user_id, a.name);
-        if (store.me && a.user_id === store.me.id) store.setMe({ ...store.me, availability: a.availability });
-        else store.changed();
+        store.applyAvailability(a.user_id, a.name, a.availability);
+        if (this.me && store.me && a.user_id === store.me.id) this.me.user = store.me;
         break;
       }
     }
@@ -313,6 +334,7 @@ class Client {
   async list(params: Record<string, string | number | undefined>): Promise<{ conversations: Conversation[]; next_cursor: string }> {
     const page = await api<{ conversations: Conversation[]; next_cursor: string }>('GET', '/conversations' + q(params));
     for (const c of page.conversations) store.upsertConversation(c);
+    this.checkNames(page.conversations.map((c) => c.assignee_id));
     return page;
   }
 }

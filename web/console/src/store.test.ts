@@ -147,6 +147,47 @@ describe('Store unread counts and chips', () => {
     expect(s.activeChats()).toEqual([]);
   });
 
+  it('list rows carry the contact and online; presence events then take over', () => {
+    const s = new Store();
+    s.setMe(me);
+    s.upsertConversation({ ...conv(3, { chat_state: 'active', assignee_id: 9 }), contact: { id: 13, name: 'Vera', email: 'vera@example.com' }, online: true });
+    const e = s.entries.get(3)!;
+    expect(e.brief?.email).toBe('vera@example.com');
+    expect('contact' in e.conv).toBe(false);
+    expect(s.activeChats().map((x) => x.conv.id)).toEqual([3]);
+    // a later conversation event (no contact) keeps the brief
+    s.upsertConversation(conv(3, { chat_state: 'active', updated_at: '2026-11-21T06:00:00Z' }));
+    expect(s.entries.get(3)!.brief?.name).toBe('Vera');
+    const p = { visitor_session_id: 7, site_id: 1, contact_id: 13, online: false, url: '', title: '', visible: false, minimized: false, last_seen: '2026-11-21T06:01:00Z' };
+    s.applyPresence(p);
+    expect(s.activeChats()).toEqual([]);
+    s.applyPresence({ ...p, online: true, last_seen: '2026-11-21T06:02:00Z' });
+    expect(s.activeChats().map((x) => x.conv.id)).toEqual([3]);
+  });
+
+  it('names colleagues from the staff list and keeps availability current', () => {
+    const s = new Store();
+    s.setMe(me);
+    expect(s.nameOf(9)).toBe('Another agent');
+    expect(s.knows(9)).toBe(false);
+    s.setStaff([{ id: 9, name: 'Bob Agent', role: 'agent', availability: 'offline', capacity: 3 }]);
+    expect(s.nameOf(9)).toBe('Bob Agent');
+    expect(s.nameOf(2)).toBe('You');
+    expect(s.nameOf(undefined)).toBe('Unassigned');
+    s.applyAvailability(9, 'Bob Agent', 'available');
+    expect(s.staff.get(9)!.availability).toBe('available');
+    s.applyAvailability(2, 'Alice Agent', 'busy');
+    expect(s.me!.availability).toBe('busy');
+  });
+
+  it('a chat event carries the rating', () => {
+    const s = new Store();
+    s.upsertConversation(conv(4, { chat_state: 'ended', status: 'closed' }));
+    expect(s.ratingOf(4)).toBe(null);
+    s.applyChat(4, { chat: { id: 4, conversation_id: 4, state: 'ended', requested_at: '', offered_at: '', first_joined_at: '', first_response_at: '', ended_at: '', rating: 4, rating_comment: 'Quick' }, participants: [] });
+    expect(s.ratingOf(4)).toEqual({ score: 4, comment: 'Quick' });
+  });
+
   it('typing indicator expires by itself and clears on a customer message', () => {
     let now = 1000;
     const s = new Store(() => now);

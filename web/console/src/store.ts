@@ -3,13 +3,14 @@
 // presence and typing. Pure (no DOM, no network) so it is unit tested.
 
 import type {
-  ChatView, Contact, Conversation, ConversationView, Message, Presence, ReadMark, TypingEvent, User,
+  Availability, ChatView, Contact, ContactBrief, Conversation, ConversationView, Message, Presence, ReadMark, StaffMember, TypingEvent, User,
 } from './types';
 
 export interface Entry {
   conv: Conversation;
   chat?: ChatView;
   contact?: Contact;
+  brief?: ContactBrief; // from a list row, until the detail's contact is known
   detail: boolean; // the REST detail was loaded (contact, chat, read marks)
 }
 
@@ -26,6 +27,10 @@ export class Store {
   private sessions = new Map<number, Presence>(); // by visitor_session_id
   private typingUntil = new Map<number, { name: string; until: number }>();
   staffNames = new Map<number, string>();
+  staff = new Map<number, StaffMember>(); // colleagues (GET /staff, availability events)
+  // whether a contact is on the site, from whichever came last: a list row's
+  // `online` or a live presence event
+  private contactOnline = new Map<number, boolean>();
   private listeners = new Set<() => void>();
   version = 0;
 
@@ -44,6 +49,22 @@ export class Store {
   setMe(u: User): void {
     this.me = u;
     this.staffNames.set(u.id, u.name);
+    this.changed();
+  }
+
+  setStaff(list: StaffMember[]): void {
+    for (const m of list) {
+      this.staff.set(m.id, m);
+      this.staffNames.set(m.id, m.name);
+    }
+    this.changed();
+  }
+
+  applyAvailability(userId: number, name: string, availability: Availability): void {
+    if (name) this.staffNames.set(userId, name);
+    const m = this.staff.get(userId);
+    if (m) this.staff.set(userId, { ...m, name: name || m.name, availability });
+    if (this.me && userId === this.me.id) this.me = { ...this.me, availability };
     this.changed();
   }
 
@@ -120,14 +141,18 @@ export class Store {
 
   // upsertConversation applies a conversation from a list, an event or an ack.
   // An older copy (by updated_at) never overwrites a newer one.
-  upsertConversation(c: Conversation): Entry {
+  upsertConversation(row: Conversation): Entry {
+    const { contact: brief, online, ...c } = row;
+    if (brief) for (const e of this.entries.values()) if (e.conv.contact_id === brief.id) e.brief = brief;
+    if (online !== undefined) this.contactOnline.set(c.contact_id, online);
     const e = this.entries.get(c.id);
     if (!e) {
-      const ne: Entry = { conv: { ...c, tags: c.tags ?? [] }, detail: false };
+      const ne: Entry = { conv: { ...c, tags: c.tags ?? [] }, brief, detail: false };
       this.entries.set(c.id, ne);
       this.changed();
       return ne;
     }
+    if (brief) e.brief = brief;
     if (c.updated_at >= e.conv.updated_at) {
       const keep = e.conv;
       e.conv = { ...c, tags: c.tags ?? [] };
@@ -229,6 +254,7 @@ export class Store {
   applyPresence(p: Presence, notify = true): void {
     const old = this.sessions.get(p.visitor_session_id);
     if (!old || p.last_seen >= old.last_seen || p.online !== old.online) this.sessions.set(p.visitor_session_id, p);
+    this.contactOnline.set(p.contact_id, !!this.presenceOf(p.contact_id));
     if (notify) this.changed();
   }
 
@@ -240,6 +266,11 @@ export class Store {
       if (!best || p.last_seen > best.last_seen) best = p;
     }
     return best;
+  }
+
+  // isOnline: the customer is on the site now (the latest of list row and presence events).
+  isOnline(contactId: number): boolean {
+    return this.contactOnline.get(contactId) ?? !!this.presenceOf(contactId);
   }
 
   applyTyping(id: number, t: TypingEvent): void {
@@ -258,7 +289,7 @@ export class Store {
   // live entries whose customer is on the site now (Active chats).
   activeChats(): Entry[] {
     return [...this.entries.values()]
-      .filter((e) => this.isLive(e.conv.id) && !!this.presenceOf(e.conv.contact_id))
+      .filter((e) => this.isLive(e.conv.id) && this.isOnline(e.conv.contact_id))
       .sort((a, b) => (b.conv.updated_at > a.conv.updated_at ? 1 : b.conv.updated_at < a.conv.updated_at ? -1 : b.conv.id - a.conv.id));
   }
 
@@ -285,6 +316,18 @@ export class Store {
   nameOf(userId: number | undefined): string {
     if (!userId) return 'Unassigned';
     if (this.me && userId === this.me.id) return 'You';
-    return this.staffNames.get(userId) ?? `Agent #${userId}`;
+    return this.staffNames.get(userId) ?? 'Another agent';
+  }
+
+  // knows: the user's name is known (else the staff list is worth reloading).
+  knows(userId: number | undefined): boolean {
+    return !userId || this.staffNames.has(userId);
+  }
+
+  // rating of the conversation's latest chat, when known (detail or chat event).
+  ratingOf(id: number): { score: number; comment: string } | null {
+    const ch = this.entries.get(id)?.chat?.chat;
+    if (!ch || !ch.rating) return null;
+    return { score: ch.rating, comment: ch.rating_comment ?? '' };
   }
 }

@@ -38,6 +38,24 @@ export interface Conversation {
   last_message_at: string;
   created_at: string;
   updated_at: string;
+  // list rows (ConversationSummary) only: who the customer is and whether
+  // they are on the site now
+  contact?: ContactBrief;
+  online?: boolean;
+}
+
+export interface ContactBrief {
+  id: number;
+  name: string;
+  email: string;
+}
+
+export interface StaffMember {
+  id: number;
+  name: string;
+  role: 'admin' | 'supervisor' | 'agent';
+  availability: Availability;
+  capacity: number;
 }
 
 export interface Chat {
@@ -52,6 +70,9 @@ export interface Chat {
   ended_by?: string;
   ended_by_user_id?: number;
   end_reason?: string;
+  rating?: number; // 1-5, omitted until rated
+  rating_comment?: string;
+  rated_at?: string;
 }
 
 export interface Participant {

@@ -32,11 +32,13 @@ export function clock(t: string): string {
 }
 
 export function customerName(e: Entry | undefined): string {
-  const c = e?.contact;
-  if (!c) return e ? `Customer #${e.conv.contact_id}` : 'Customer';
+  const c = e?.contact ?? e?.brief;
+  if (!c) return 'Customer';
   return c.email || c.name || 'Anonymous';
 }
 
 export const stateLabel: Record<string, string> = {
   bot: 'With bot', waiting: 'Waiting', pending: 'Pending', active: 'Active', ended: 'Ended',
 };
+
+export const stars = (n: number): string => '★★★★★'.slice(0, n) + '☆☆☆☆☆'.slice(0, 5 - n);

@@ -53,6 +53,7 @@ export const CSS = `
 .up{font-size:12px;color:#555;padding:6px 10px 2px}
 .rt{align-self:stretch;background:#fff;border:1px solid #e3e5e8;border-radius:12px;padding:12px;display:flex;flex-direction:column;gap:8px;margin-top:6px}
 .rt b{font-weight:600}
+.rte{color:#b42318;font-size:13px}
 .st{display:flex;gap:4px}
 .st button{border:0;background:none;font-size:26px;line-height:1;color:#c8ccd2;padding:2px}
 .st button[aria-checked=true]{color:#f4b400}

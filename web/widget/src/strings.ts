@@ -36,6 +36,7 @@ export const STRINGS = {
   comment: "Anything to add? (optional)",
   submitRating: "Send feedback",
   thanks: "Thank you for your feedback!",
+  rateFailed: "Sorry, your feedback could not be sent. Please try again.",
   tooLong: "This message is too long.",
   fileTooLarge: "This file is too large (at most {n} MB).",
   fileType: "This type of file can’t be sent. Images, PDF, text, ZIP, audio and video are fine.",

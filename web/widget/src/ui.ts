@@ -473,25 +473,27 @@ function mount(ctx: MountContext): UIHandle {
     if (atBottom || !shown) list.scrollTop = list.scrollHeight;
   }
 
-  // Rating after the chat ends. The server has no rating endpoint yet: the
-  // rating is kept in this browser and sent (POST .../rating) when the
-  // endpoint answers; see docs/widget.md.
+  // Rating after the chat ends: POST .../rating. The thanks shows at once;
+  // 409 already_rated counts as done (another tab, a retry); any other
+  // failure brings the form back with a polite note.
   let ratingEl: HTMLElement | null = null;
   let ratingFor = 0;
+  let ratingErr = "";
   function ratingNode(): HTMLElement {
     const chatId = (chat && chat.chat.id) || lastChatId();
     if (ratingEl && ratingFor === chatId) return ratingEl;
     ratingFor = chatId;
-    const done = get<{ score: number } | null>("rated:" + chatId, null);
+    const done = get<Rating | null>("rated:" + chatId, null);
     const box = h("li", { class: "rt" });
     ratingEl = box;
     if (done) {
       box.append(h("span", { role: "status" }, t("thanks")));
+      if (!done.sent) sendRating(done); // sent by an earlier page that closed too soon
       return box;
     }
     let score = 0;
     const stars = h("div", { class: "st", role: "radiogroup", "aria-label": t("rateTitle") });
-    const comment = h("textarea", { rows: "2", "aria-label": t("comment"), placeholder: t("comment") });
+    const comment = h("textarea", { rows: "2", maxlength: "2000", "aria-label": t("comment"), placeholder: t("comment") });
     const submit = h("button", { type: "button", class: "sd", disabled: true }, t("submitRating"));
     const paint = () =>
       Array.from(stars.children).forEach((b, i) => {
@@ -519,11 +521,13 @@ function mount(ctx: MountContext): UIHandle {
     submit.onclick = () => {
       const r = { score, comment: comment.value.trim(), chat_id: chatId, conversation_id: conv, sent: false };
       put("rated:" + chatId, r);
+      ratingErr = "";
       sendRating(r);
       ratingEl = null;
       draw();
     };
     box.append(h("b", {}, t("rateTitle")), stars, comment, submit);
+    if (ratingErr) box.append(h("span", { class: "rte", role: "alert" }, ratingErr));
     return box;
   }
   const lastChatId = () => {
@@ -531,18 +535,24 @@ function mount(ctx: MountContext): UIHandle {
     for (const m of msgs.values()) if (m.chat_id && m.chat_id > id) id = m.chat_id;
     return id;
   };
-  async function sendRating(r: { score: number; comment: string; chat_id: number; conversation_id: number; sent: boolean }) {
+  type Rating = { score: number; comment: string; chat_id: number; conversation_id: number; sent: boolean };
+  async function sendRating(r: Rating) {
     try {
-      const res = await fetch(api + "/conversations/" + r.conversation_id + "/rating", {
-        method: "POST",
-        headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
-        body: JSON.stringify({ chat_id: r.chat_id, score: r.score, comment: r.comment }),
-      });
-      if (res.ok) put("rated:" + r.chat_id, { ...r, sent: true });
-      else console.info("Switchboard: the server does not accept ratings yet; kept in this browser.");
-    } catch (_) {
-      /* kept locally */
+      await rest("POST", "/conversations/" + r.conversation_id + "/rating", { chat_id: r.chat_id, score: r.score, comment: r.comment });
+    } catch (e) {
+      const code = (e as Problem).code;
+      // offline: keep it and send again when the rating shows next time
+      if (code !== "already_rated") {
+        if (code !== "network") {
+          put("rated:" + r.chat_id, null);
+          ratingErr = t("rateFailed");
+          if (ratingFor === r.chat_id) ratingEl = null;
+          draw();
+        }
+        return;
+      }
     }
+    put("rated:" + r.chat_id, { ...r, sent: true });
   }
 
   // ---- the outbox ----
@@ -672,6 +682,7 @@ function mount(ctx: MountContext): UIHandle {
       clearTimeline();
       ratingEl = null;
       myRead = get("read:" + conv, 0);
+      agentRead = 0;
       for (const m of get<Msg[]>("msgs:" + conv, [])) msgs.set(m.seq, m);
       put("conv", conv);
       await subscribe();
@@ -706,6 +717,13 @@ function mount(ctx: MountContext): UIHandle {
     try {
       const v = await rest("GET", "/conversations/" + conv);
       if (v.chat) chat = v.chat;
+      // read marks: "Seen" survives a reload
+      for (const r of v.read_marks || []) {
+        if (r.conversation_id !== conv) continue;
+        if (r.reader_kind === "visitor") {
+          if (r.seq > myRead) (myRead = r.seq), put("read:" + conv, myRead), unread();
+        } else if (r.seq > agentRead) agentRead = r.seq;
+      }
       chatState = (v.chat && v.chat.chat.state) || v.conversation.chat_state || "";
       render();
     } catch (_) {
@@ -718,6 +736,8 @@ function mount(ctx: MountContext): UIHandle {
       method,
       headers: { Authorization: "Bearer " + token, ...(body ? { "Content-Type": "application/json" } : {}) },
       body: body ? JSON.stringify(body) : undefined,
+    }).catch(() => {
+      throw { code: "network" } as Problem;
     });
     const j = await r.json().catch(() => ({}));
     if (!r.ok) throw { code: j.code || "http_" + r.status, message: j.title } as Problem;
