@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net"
 	neturl "net/url"
 	"os"
 	"strings"
@@ -197,5 +198,97 @@ func TestTwoNodesOnPostgresAndNATS(t *testing.T) {
 	}
 	if retry := sendMsg(t, vw2, conv, "v4", "from A"); retry.Seq > last {
 		t.Fatal("a retry on another node duplicated an acknowledged message")
+	}
+}
+
+// TestNATSOutageLosesNothing: NATS goes away mid-conversation. Sends keep
+// being acknowledged (the store is the truth); when the broker is back the
+// nodes reconnect by themselves and the agent on the other node receives
+// every message it missed, once and in order (the gateway fills the gap from
+// the store at the next event).
+func TestNATSOutageLosesNothing(t *testing.T) {
+	opts := &natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true}
+	ns, err := natsserver.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	url := ns.ClientURL()
+	port := ns.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() { ns.Shutdown() })
+
+	dir := t.TempDir()
+	subject := fmt.Sprintf("sbtest.%d", time.Now().UnixNano())
+	withBus := func(node string) func(*server.Config) {
+		return func(c *server.Config) { c.BusURL, c.BusSubject, c.NodeID = url, subject, node }
+	}
+	a := startNode(t, dir, withBus("node-a"))
+	a.seed()
+	b := startNode(t, dir, withBus("node-b"))
+	alice := b.login("alice@demo.test", "demo-agent-pass")
+	aw := alice.ws()
+	aw.send("availability", map[string]any{"availability": "available"})
+	v := a.newVisitor("demo", "")
+	vw, _ := v.ws()
+	conv := requestChat(t, vw, "before the outage")
+	aw.waitEvent("chat", func(f frame) bool { return f.ConversationID == conv })
+	aw.send("join", map[string]any{"conversation_id": conv})
+	aw.send("subscribe", map[string]any{"conversation_id": conv, "after_seq": 0})
+	first := sendMsg(t, vw, conv, "pre", "before")
+	aw.waitEvent("message", func(f frame) bool { return f.Seq == first.Seq })
+
+	// The broker goes away. Sends are still acknowledged: they are durable.
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	var during []message
+	for i := 0; i < 5; i++ {
+		during = append(during, sendMsg(t, vw, conv, fmt.Sprintf("out-%d", i), fmt.Sprintf("during the outage %d", i)))
+	}
+
+	// It comes back on the same address; the nodes reconnect by themselves.
+	opts2 := *opts
+	opts2.Port = port
+	ns2, err := natsserver.NewServer(&opts2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns2.Start()
+	if !ns2.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats did not come back")
+	}
+	t.Cleanup(func() { ns2.Shutdown() })
+
+	// The next message after reconnection reaches the agent, and with it
+	// every message the agent missed, in order, once.
+	var after message
+	want := first.Seq + int64(len(during)) + 1
+	seen := map[int64]int{}
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		after = sendMsg(t, vw, conv, fmt.Sprintf("post-%d", i), "after the outage")
+		got := false
+		for _, f := range aw.drain(300 * time.Millisecond) {
+			if f.Type == "message" {
+				seen[f.Seq]++
+				got = got || f.Seq == after.Seq
+			}
+		}
+		if got {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent never heard from node A again (saw %v)", seen)
+		}
+	}
+	for s := first.Seq + 1; s <= after.Seq; s++ {
+		if seen[s] != 1 {
+			t.Fatalf("agent received seq %d %d times after the outage (want every seq from %d to %d once): %v", s, seen[s], first.Seq+1, after.Seq, seen)
+		}
+	}
+	if after.Seq < want {
+		t.Fatalf("seq %d after the outage, want at least %d", after.Seq, want)
 	}
 }
