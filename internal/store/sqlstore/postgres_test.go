@@ -965,57 +965,11 @@ func benchPG(b *testing.B, opts PostgresOptions) *Store {
 // BenchmarkAppendMessagePostgres: one writer, one message per InTx, one
 // commit each: the round trips and the WAL flush of a lone write.
 func BenchmarkAppendMessagePostgres(b *testing.B) {
-	s := benchPG(b, PostgresOptions{})
-	_, conv := fixture(b, s)
-	ctx := context.Background()
-	batches0, calls0 := s.batches.Load(), s.calls.Load()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := appendText(ctx, s, conv.ID, "benchmark message"); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	reportRate(b, s, batches0, calls0)
+	benchAppendSequential(b, benchPG(b, PostgresOptions{}))
 }
 
 // BenchmarkAppendMessageParallelPostgres: many concurrent writers on many
 // conversations; group commit acknowledges many messages per commit.
 func BenchmarkAppendMessageParallelPostgres(b *testing.B) {
-	s := benchPG(b, PostgresOptions{})
-	ctx := context.Background()
-	const convs = 64
-	ids := make([]int64, convs)
-	err := s.InTx(ctx, func(tx store.Tx) error {
-		site := model.Site{Key: "bench", Name: "bench", WidgetMode: model.ModeLive}
-		if err := tx.CreateSite(ctx, &site); err != nil {
-			return err
-		}
-		for i := range ids {
-			c := model.Conversation{SiteID: site.ID, Channel: "widget", Status: model.StatusOpen, Priority: model.PriorityNormal}
-			if err := tx.CreateConversation(ctx, &c); err != nil {
-				return err
-			}
-			ids[i] = c.ID
-		}
-		return nil
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var next atomic.Int64
-	batches0, calls0 := s.batches.Load(), s.calls.Load()
-	b.SetParallelism(32) // 32 writers per CPU: a busy server's worth of sockets
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		conv := ids[next.Add(1)%convs]
-		for pb.Next() {
-			if _, err := appendText(ctx, s, conv, "benchmark message"); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.StopTimer()
-	reportRate(b, s, batches0, calls0)
+	benchAppendParallel(b, benchPG(b, PostgresOptions{}))
 }

@@ -639,8 +639,14 @@ func reportRate(b *testing.B, s *Store, batches0, calls0 int64) {
 
 // BenchmarkAppendMessage: one writer, one message per InTx, one commit (and
 // one flush) each. The floor of the disk's flush rate.
-func BenchmarkAppendMessage(b *testing.B) {
-	s := benchStore(b, Options{})
+func BenchmarkAppendMessage(b *testing.B) { benchAppendSequential(b, benchStore(b, Options{})) }
+
+// BenchmarkAppendMessageParallel: many concurrent writers on many
+// conversations; group commit acknowledges many messages per flush.
+func BenchmarkAppendMessageParallel(b *testing.B) { benchAppendParallel(b, benchStore(b, Options{})) }
+
+// benchAppendSequential appends one message per InTx, one after another.
+func benchAppendSequential(b *testing.B, s *Store) {
 	_, conv := fixture(b, s)
 	ctx := context.Background()
 	batches0, calls0 := s.batches.Load(), s.calls.Load()
@@ -654,10 +660,8 @@ func BenchmarkAppendMessage(b *testing.B) {
 	reportRate(b, s, batches0, calls0)
 }
 
-// BenchmarkAppendMessageParallel: many concurrent writers on many
-// conversations; group commit acknowledges many messages per flush.
-func BenchmarkAppendMessageParallel(b *testing.B) {
-	s := benchStore(b, Options{})
+// benchAppendParallel appends from 32 writers per CPU over 64 conversations.
+func benchAppendParallel(b *testing.B, s *Store) {
 	ctx := context.Background()
 	const convs = 64
 	ids := make([]int64, convs)
