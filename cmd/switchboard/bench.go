@@ -27,6 +27,15 @@ a send failed, or a message was lost or duplicated.
   switchboard bench --target http://127.0.0.1:8080 --visitors 200 --agents 4 --duration 15s
   switchboard bench --target http://127.0.0.1:8080 --visitors 200 --agents 8 --rate 5000 --agent-replies
   switchboard bench --target http://127.0.0.1:8080 --visitors 19000 --idle --server-pid 1234
+  switchboard bench --target http://127.0.0.1:8080 --visitors 5000 --agents 20 --rate 500 --duration 30s --reconnect-storm 10s
+
+--reconnect-storm T drops every visitor and agent socket at once, T into the
+load phase, and has each reconnect at once (to the same target, or with
+--storm-next-target to the next one), re-authenticate, resubscribe from its
+cursor (after_seq + epoch) and resend its unacknowledged sends with the same
+client_id. The report adds the time until every socket resumed (per socket
+p50/p90/p99/max, and the last one), sockets that failed to resume within
+--storm-timeout, and (as always) lost and duplicated messages.
 
 The server rate-limits new visitor sessions per client address (by default a
 burst of 30, then one per second): for large runs start it with a large
@@ -66,6 +75,9 @@ func benchCommand(args []string, stdout, stderr io.Writer) error {
 	connectTimeout := fs.Duration("connect-timeout", 10*time.Second, "timeout of one connection attempt (session, upgrade, auth)")
 	maxInFlight := fs.Int("max-in-flight", 64, "with --rate: most unacknowledged sends per visitor before scheduled sends are skipped")
 	quiet := fs.Bool("quiet", false, "no progress line on stderr")
+	storm := fs.Duration("reconnect-storm", 0, "this long into the load phase (warmup included), drop every socket at once and reconnect them all at once; 0 = no storm")
+	stormTimeout := fs.Duration("storm-timeout", 30*time.Second, "with --reconnect-storm: how long each socket may take to resume (retrying) before it counts as failed")
+	stormNext := fs.Bool("storm-next-target", false, "with --reconnect-storm: reconnect each socket to the next --target instead of the same one")
 	if err := parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -88,6 +100,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) error {
 		Targets: loadtest.ParseTargets(*targets), Site: *site, Logins: logins, Agents: *agents, Visitors: *visitors,
 		Idle: *idle, Rate: *rateF, AgentReplies: *replies, Size: *size, Duration: *duration, Warmup: *warmup, Drain: *drain,
 		SourceIPs: ips, ServerPIDs: pidList, ConnectRate: *connectRate, ConnectTimeout: *connectTimeout, MaxInFlight: *maxInFlight,
+		ReconnectStorm: *storm, StormTimeout: *stormTimeout, StormNextTarget: *stormNext,
 	}
 	if *idle && !isSet(fs, "agents") {
 		cfg.Agents = 0 // idle runs measure visitor sockets; add agents explicitly

@@ -57,9 +57,20 @@ type Config struct {
 	ServerPIDs     []int   // server processes whose RSS is sampled (Linux /proc)
 	ConnectRate    float64 // new visitor connections per second
 	ConnectTimeout time.Duration
-	MaxInFlight    int       // open-loop limit of unacknowledged sends per visitor
-	Progress       io.Writer // a progress line every second; nil for none
-	ProgressEvery  time.Duration
+	MaxInFlight    int // open-loop limit of unacknowledged sends per visitor
+	// ReconnectStorm: this long into the load phase (warmup included),
+	// every visitor and agent socket is closed by the tool at once and
+	// reconnects at once: re-authenticates, resubscribes from its cursor
+	// (after_seq + epoch) and resends its unacknowledged sends with the same
+	// client_id. 0 = no storm.
+	ReconnectStorm time.Duration
+	// StormTimeout: how long after the drop a socket may take to resume
+	// (retrying with backoff) before it counts as failed. Default 30 s.
+	StormTimeout time.Duration
+	// StormNextTarget: reconnect to the next target instead of the same one.
+	StormNextTarget bool
+	Progress        io.Writer // a progress line every second; nil for none
+	ProgressEvery   time.Duration
 }
 
 // defaults fills unset fields.
@@ -78,6 +89,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = 64
+	}
+	if c.StormTimeout == 0 {
+		c.StormTimeout = 30 * time.Second
 	}
 	if c.ProgressEvery == 0 {
 		c.ProgressEvery = time.Second
@@ -121,6 +135,10 @@ func (c *Config) Validate() error {
 		return errors.New("--connect-rate must be positive")
 	case c.Idle && c.AgentReplies:
 		return errors.New("--agent-replies makes no sense with --idle")
+	case c.ReconnectStorm < 0 || c.StormTimeout < 0:
+		return errors.New("--reconnect-storm and --storm-timeout must not be negative")
+	case c.ReconnectStorm > 0 && c.ReconnectStorm >= c.Warmup+c.Duration:
+		return errStormTooLate
 	}
 	for _, l := range c.Logins {
 		if l.Email == "" || l.Password == "" {

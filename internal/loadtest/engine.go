@@ -38,6 +38,12 @@ type counters struct {
 	sessionFail, connectFail, authFail, setupFail atomic.Int64
 	visitorsUp, agentsUp, dropped                 atomic.Int64
 	attempted                                     atomic.Int64
+
+	// reconnect storm
+	vResent, aResent                   atomic.Int64
+	stormAttempts, stormUnrecovered    atomic.Int64
+	stormVisitorsOK, stormAgentsOK     atomic.Int64
+	stormVisitorsFail, stormAgentsFail atomic.Int64
 }
 
 type engine struct {
@@ -54,34 +60,55 @@ type engine struct {
 
 	measureStart, measureEnd atomic.Int64 // unix ns; 0 = not set
 	sending                  atomic.Bool
+	agentsReady              atomic.Bool // e.agents is complete
 	closing                  atomic.Bool
 	phase                    atomic.Value // string
 
 	errMu sync.Mutex
 	errs  map[string]int
+
+	epoch     atomic.Value // string: the store's epoch, from auth and subscribe acks
+	signMu    sync.Mutex
+	signed    map[signKey]*http.Client
+	storm     stormState
+	stormDone chan struct{} // closed when the storm (if any) is over
 }
 
+type signKey struct{ login, target int }
+
 type visitor struct {
-	e     *engine
-	idx   int
-	s     *sock
-	conv  int64
-	ag    *agent
-	ackCh chan struct{}
+	e      *engine
+	idx    int
+	link   link
+	target int    // index in Targets of the current socket
+	token  string // the visitor's identity, reused on reconnect
+	conv   int64
+	ag     *agent
+	ackCh  chan struct{}
 
 	inflight atomic.Int64
 
 	mu                    sync.Mutex
 	vSent, vAcked, vDeliv bitset
 	aSent, aAcked, aDeliv bitset
+	vPend                 map[int]int64 // unacknowledged sends: n -> send time (resent after a reconnect)
+	vSeq, agSeq           int64         // highest seq of this run's messages seen by the visitor / its agent
 }
 
 type agent struct {
 	e       *engine
 	idx     int
-	s       *sock
+	link    link
+	target  int
+	login   int
 	replies chan replyJob
+
+	mu      sync.Mutex
+	follows []*visitor
+	pend    map[replyKey]int64 // unacknowledged replies -> send time
 }
+
+type replyKey struct{ vis, n int }
 
 type replyJob struct {
 	v *visitor
@@ -99,7 +126,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err == nil && limit < need {
 		return nil, fmt.Errorf("%d sockets need about %d open files but this process may open %d: raise the limit (ulimit -n) or use fewer visitors", cfg.Visitors+cfg.Agents, need, limit)
 	}
-	e := &engine{cfg: cfg, errs: map[string]int{}}
+	e := &engine{cfg: cfg, errs: map[string]int{}, signed: map[signKey]*http.Client{}, stormDone: make(chan struct{})}
+	e.epoch.Store("")
 	var rb [4]byte
 	_, _ = rand.Read(rb[:])
 	e.run = hex.EncodeToString(rb[:])
@@ -211,10 +239,20 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 	// Agents first: visitors' chats are handed to them as they connect.
 	e.phase.Store("connect")
 	connStart := time.Now()
+	e.visitors = make([]atomic.Pointer[visitor], cfg.Visitors)
+	// Ping from the start: connecting tens of thousands of sockets can take
+	// longer than the server's 75 s idle timeout.
+	pingCtx, stopPing := context.WithCancel(ctx)
+	defer stopPing()
+	pingDone := make(chan struct{})
+	go e.pinger(pingCtx, pingDone)
 	if err := e.connectAgents(ctx); err != nil {
+		stopPing()
+		<-pingDone
 		e.closeAll()
 		return nil, err
 	}
+	e.agentsReady.Store(true)
 	e.connectVisitors(ctx)
 	rep.Connections.ConnectSeconds = time.Since(connStart).Seconds()
 
@@ -226,9 +264,6 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 
 	// Load.
 	e.phase.Store("load")
-	pingCtx, stopPing := context.WithCancel(ctx)
-	pingDone := make(chan struct{})
-	go e.pinger(pingCtx, pingDone)
 	var cpuStart []rssSample
 	if len(cfg.ServerPIDs) > 0 {
 		cpuStart = readRSSAll(cfg.ServerPIDs)
@@ -238,6 +273,11 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 	e.measureEnd.Store(loadStart.Add(cfg.Warmup + cfg.Duration).UnixNano())
 	loadCtx, stopLoad := context.WithDeadline(ctx, loadStart.Add(cfg.Warmup+cfg.Duration))
 	e.sending.Store(true)
+	if cfg.ReconnectStorm > 0 {
+		go e.runStorm(ctx, loadStart.Add(cfg.ReconnectStorm))
+	} else {
+		close(e.stormDone)
+	}
 	var wg sync.WaitGroup
 	if !cfg.Idle {
 		for _, a := range e.agents {
@@ -257,6 +297,7 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 	e.sending.Store(false)
 	stopLoad()
 	wg.Wait()
+	<-e.stormDone // bounded by StormTimeout
 	loadEnd := time.Now()
 	measured := time.Duration(min(loadEnd.UnixNano(), e.measureEnd.Load()) - e.measureStart.Load())
 	if measured < 0 {
@@ -283,6 +324,7 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 	e.closeAll()
 
 	e.fill(rep)
+	e.fillStorm(rep)
 	rep.ServerRSS = rssReport(rssBefore, rssUp, cpuStart, rssEnd, rep.Connections.HeldVisitors+rep.Connections.HeldAgents)
 	rep.judge()
 	return rep, nil
@@ -300,11 +342,15 @@ func (e *engine) closeAll() {
 	e.closing.Store(true)
 	var socks []*sock
 	for _, a := range e.agents {
-		socks = append(socks, a.s)
+		if s := a.link.latest(); s != nil {
+			socks = append(socks, s)
+		}
 	}
 	for i := range e.visitors {
 		if v := e.visitors[i].Load(); v != nil {
-			socks = append(socks, v.s)
+			if s := v.link.latest(); s != nil {
+				socks = append(socks, s)
+			}
 		}
 	}
 	for _, s := range socks {
@@ -320,49 +366,98 @@ func (e *engine) closeAll() {
 	}
 }
 
+// agentList is e.agents once it is complete (nil before).
+func (e *engine) agentList() []*agent {
+	if !e.agentsReady.Load() {
+		return nil
+	}
+	return e.agents
+}
+
 func (e *engine) client(i int) *http.Client { return e.clients[i%len(e.clients)] }
 
 func (e *engine) connectAgents(ctx context.Context) error {
-	type key struct{ login, target int }
-	signed := map[key]*http.Client{}
 	for i := 0; i < e.cfg.Agents; i++ {
-		k := key{i % len(e.cfg.Logins), i % len(e.cfg.Targets)}
-		target := e.cfg.Targets[k.target]
-		hc := signed[k]
-		if hc == nil {
-			l := e.cfg.Logins[k.login]
-			jar, _ := cookiejar.New(nil)
-			base := e.client(i)
-			hc = &http.Client{Transport: base.Transport, Jar: jar, Timeout: e.cfg.ConnectTimeout}
-			if err := postJSON(ctx, hc, target+"/api/v1/auth/login", map[string]string{"email": l.Email, "password": l.Password}, nil); err != nil {
-				return fmt.Errorf("agent sign-in as %s on %s: %w", l.Email, target, err)
-			}
-			signed[k] = hc
-		}
-		dctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout)
-		c, _, err := websocket.Dial(dctx, e.wsURL(target, "/ws/staff"), &websocket.DialOptions{HTTPClient: hc})
-		cancel()
+		a := &agent{e: e, idx: i, login: i % len(e.cfg.Logins), target: i % len(e.cfg.Targets),
+			replies: make(chan replyJob, 1<<16), pend: map[replyKey]int64{}}
+		hc, err := e.signIn(ctx, a.login, a.target, i)
 		if err != nil {
-			return fmt.Errorf("agent socket %d on %s: %w", i, target, err)
+			return err
 		}
-		a := &agent{e: e, idx: i, replies: make(chan replyJob, 1<<16)}
-		a.s = newSock(c, a.handle, func(err error) {
-			e.c.agentsUp.Add(-1)
-			if !e.closing.Load() {
-				e.c.dropped.Add(1)
-				e.noteErr("agent socket closed", err)
-			}
-		})
-		e.c.agentsUp.Add(1)
+		s, err := a.dial(ctx, hc, a.target)
+		if err != nil {
+			return fmt.Errorf("agent socket %d on %s: %w", i, e.cfg.Targets[a.target], err)
+		}
+		e.markUp(s, &e.c.agentsUp)
+		a.link.setLive(s)
 		e.agents = append(e.agents, a)
 		cctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout)
-		_, err = a.s.call(cctx, "availability", map[string]any{"availability": "available"})
+		_, err = s.call(cctx, "availability", map[string]any{"availability": "available"})
 		cancel()
 		if err != nil {
 			return fmt.Errorf("agent socket %d: availability: %w", i, err)
 		}
 	}
 	return nil
+}
+
+// signIn signs a login in on a target once and returns the client holding
+// its session cookie.
+func (e *engine) signIn(ctx context.Context, login, target, clientIdx int) (*http.Client, error) {
+	e.signMu.Lock()
+	defer e.signMu.Unlock()
+	k := signKey{login, target}
+	if hc := e.signed[k]; hc != nil {
+		return hc, nil
+	}
+	l := e.cfg.Logins[login]
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Transport: e.client(clientIdx).Transport, Jar: jar, Timeout: e.cfg.ConnectTimeout}
+	url := e.cfg.Targets[target]
+	if err := postJSON(ctx, hc, url+"/api/v1/auth/login", map[string]string{"email": l.Email, "password": l.Password}, nil); err != nil {
+		return nil, fmt.Errorf("agent sign-in as %s on %s: %w", l.Email, url, err)
+	}
+	e.signed[k] = hc
+	return hc, nil
+}
+
+// dial opens an agent socket on a target.
+func (a *agent) dial(ctx context.Context, hc *http.Client, target int) (*sock, error) {
+	e := a.e
+	dctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout)
+	defer cancel()
+	c, _, err := websocket.Dial(dctx, e.wsURL(e.cfg.Targets[target], "/ws/staff"), &websocket.DialOptions{HTTPClient: hc})
+	if err != nil {
+		return nil, err
+	}
+	return newSock(c, a.handle, func(s *sock, err error) { e.sockExit(s, err, &e.c.agentsUp, "agent socket closed") }), nil
+}
+
+// markUp counts a socket as held (once; sockExit uncounts it).
+func (e *engine) markUp(s *sock, up *atomic.Int64) {
+	up.Add(1)
+	s.counted.Store(true)
+	select {
+	case <-s.done: // closed in between: sockExit may have run before counted was set
+		if s.counted.CompareAndSwap(true, false) {
+			up.Add(-1)
+			if !e.closing.Load() && !s.dropping.Load() {
+				e.c.dropped.Add(1)
+			}
+		}
+	default:
+	}
+}
+
+func (e *engine) sockExit(s *sock, err error, up *atomic.Int64, what string) {
+	if !s.counted.CompareAndSwap(true, false) {
+		return
+	}
+	up.Add(-1)
+	if !e.closing.Load() && !s.dropping.Load() {
+		e.c.dropped.Add(1)
+		e.noteErr(what, err)
+	}
 }
 
 // agentFor picks the agent socket that follows visitor i's chat. With several
@@ -385,7 +480,6 @@ func (e *engine) agentFor(i int) *agent {
 
 func (e *engine) connectVisitors(ctx context.Context) {
 	n := e.cfg.Visitors
-	e.visitors = make([]atomic.Pointer[visitor], n)
 	burst := max(1, int(e.cfg.ConnectRate/20))
 	lim := rate.NewLimiter(rate.Limit(e.cfg.ConnectRate), burst)
 	jobs := make(chan int)
@@ -412,62 +506,75 @@ func (e *engine) connectVisitors(ctx context.Context) {
 }
 
 func (e *engine) connectVisitor(ctx context.Context, i int) {
-	target := e.cfg.Targets[i%len(e.cfg.Targets)]
-	hc := e.client(i)
+	target := i % len(e.cfg.Targets)
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout)
 	defer cancel()
 	var sess struct {
 		Token string `json:"token"`
 	}
-	if err := postJSON(ctx, hc, target+"/api/v1/visitor/sessions", map[string]string{"site_key": e.cfg.Site}, &sess); err != nil {
+	if err := postJSON(ctx, e.client(i), e.cfg.Targets[target]+"/api/v1/visitor/sessions", map[string]string{"site_key": e.cfg.Site}, &sess); err != nil {
 		e.c.sessionFail.Add(1)
 		e.noteErr("visitor session", err)
 		return
 	}
-	c, _, err := websocket.Dial(ctx, e.wsURL(target, "/ws/visitor"), &websocket.DialOptions{HTTPClient: hc})
+	v := &visitor{e: e, idx: i, target: target, token: sess.Token, ackCh: make(chan struct{}, 1), vPend: map[int]int64{}}
+	s, err := v.dial(ctx, target)
 	if err != nil {
 		e.c.connectFail.Add(1)
 		e.noteErr("visitor socket", err)
 		return
 	}
-	v := &visitor{e: e, idx: i, ackCh: make(chan struct{}, 1)}
-	var up atomic.Bool
-	v.s = newSock(c, v.handle, func(err error) {
-		if up.Load() {
-			e.c.visitorsUp.Add(-1)
-			if !e.closing.Load() {
-				e.c.dropped.Add(1)
-				e.noteErr("visitor socket closed", err)
-			}
-		}
-	})
-	if _, err := v.s.call(ctx, "auth", map[string]string{"token": sess.Token}); err != nil {
+	if err := v.auth(ctx, s); err != nil {
 		e.c.authFail.Add(1)
 		e.noteErr("visitor auth", err)
-		v.s.closeNow()
+		s.closeNow()
 		return
 	}
 	if !e.cfg.Idle {
-		if err := v.setupChat(ctx); err != nil {
+		if err := v.setupChat(ctx, s); err != nil {
 			e.c.setupFail.Add(1)
 			e.noteErr("chat setup", err)
-			v.s.closeNow()
+			s.closeNow()
 			return
 		}
 	}
-	up.Store(true)
-	e.c.visitorsUp.Add(1)
-	select {
-	case <-v.s.done: // closed in between: onExit saw up=false
-		e.c.visitorsUp.Add(-1)
-		e.c.dropped.Add(1)
-	default:
-	}
+	e.markUp(s, &e.c.visitorsUp)
+	v.link.setLive(s)
 	e.visitors[i].Store(v)
 }
 
-func (v *visitor) setupChat(ctx context.Context) error {
-	res, err := v.s.call(ctx, "request_chat", map[string]any{})
+func (v *visitor) dial(ctx context.Context, target int) (*sock, error) {
+	e := v.e
+	c, _, err := websocket.Dial(ctx, e.wsURL(e.cfg.Targets[target], "/ws/visitor"), &websocket.DialOptions{HTTPClient: e.client(v.idx)})
+	if err != nil {
+		return nil, err
+	}
+	return newSock(c, v.handle, func(s *sock, err error) { e.sockExit(s, err, &e.c.visitorsUp, "visitor socket closed") }), nil
+}
+
+func (v *visitor) auth(ctx context.Context, s *sock) error {
+	res, err := s.call(ctx, "auth", map[string]string{"token": v.token})
+	if err != nil {
+		return err
+	}
+	v.e.noteEpoch(res)
+	return nil
+}
+
+// noteEpoch keeps the store's epoch from an auth or subscribe ack.
+func (e *engine) noteEpoch(res json.RawMessage) (recovered bool) {
+	var a struct {
+		Epoch     string `json:"epoch"`
+		Recovered *bool  `json:"recovered"`
+	}
+	if json.Unmarshal(res, &a) == nil && a.Epoch != "" {
+		e.epoch.Store(a.Epoch)
+	}
+	return a.Recovered == nil || *a.Recovered
+}
+
+func (v *visitor) setupChat(ctx context.Context, s *sock) error {
+	res, err := s.call(ctx, "request_chat", map[string]any{})
 	if err != nil {
 		return fmt.Errorf("request_chat: %w", err)
 	}
@@ -480,15 +587,23 @@ func (v *visitor) setupChat(ctx context.Context) error {
 		return errors.New("request_chat: no conversation in the ack")
 	}
 	v.conv = view.Conversation.ID
-	if _, err := v.s.call(ctx, "subscribe", map[string]any{"conversation_id": v.conv, "after_seq": 0}); err != nil {
+	if res, err = s.call(ctx, "subscribe", map[string]any{"conversation_id": v.conv, "after_seq": 0}); err != nil {
 		return fmt.Errorf("visitor subscribe: %w", err)
 	}
+	v.e.noteEpoch(res)
 	v.ag = v.e.agentFor(v.idx)
-	if _, err := v.ag.s.call(ctx, "subscribe", map[string]any{"conversation_id": v.conv, "after_seq": 0}); err != nil {
+	as := v.ag.link.wait(ctx)
+	if as == nil {
+		return errors.New("agent socket closed")
+	}
+	v.ag.mu.Lock()
+	v.ag.follows = append(v.ag.follows, v)
+	v.ag.mu.Unlock()
+	if _, err := as.call(ctx, "subscribe", map[string]any{"conversation_id": v.conv, "after_seq": 0}); err != nil {
 		return fmt.Errorf("agent subscribe: %w", err)
 	}
 	if v.e.cfg.AgentReplies {
-		if _, err := v.ag.s.call(ctx, "join", map[string]any{"conversation_id": v.conv}); err != nil {
+		if _, err := as.call(ctx, "join", map[string]any{"conversation_id": v.conv}); err != nil {
 			return fmt.Errorf("agent join: %w", err)
 		}
 	}
@@ -540,20 +655,27 @@ type messageData struct {
 	Body string `json:"body"`
 }
 
-// writer sends this visitor's messages until ctx ends.
+// writer sends this visitor's messages until ctx ends. During a reconnect
+// storm it waits (closed loop) or keeps its schedule, the sends waiting for
+// the new socket (open loop).
 func (v *visitor) writer(ctx context.Context) {
 	e := v.e
 	if e.cfg.Rate == 0 {
 		for n := 1; ctx.Err() == nil; n++ {
-			if !v.send(n) {
+			if v.link.wait(ctx) == nil || !v.send(n) {
 				return
 			}
-			select {
-			case <-v.ackCh:
-			case <-ctx.Done():
-				return
-			case <-v.s.done:
-				return
+			for v.inflight.Load() > 0 {
+				s := v.link.wait(ctx)
+				if s == nil {
+					return
+				}
+				select {
+				case <-v.ackCh:
+				case <-ctx.Done():
+					return
+				case <-s.done:
+				}
 			}
 		}
 		return
@@ -590,27 +712,45 @@ func (v *visitor) writer(ctx context.Context) {
 		case <-t.C:
 		case <-ctx.Done():
 			return
-		case <-v.s.done:
-			return
 		}
 	}
 }
 
+func (e *engine) sendFrame(dir byte, vis, n int, ts int64, conv int64) (id string, data map[string]any) {
+	id = "s" + strconv.Itoa(n)
+	if dir == 'a' {
+		id = "r" + strconv.Itoa(vis) + "-" + strconv.Itoa(n)
+	}
+	return id, map[string]any{"conversation_id": conv, "client_id": "sb" + e.run + "-" + string(dir) + strconv.Itoa(vis) + "-" + strconv.Itoa(n),
+		"body": e.body(dir, vis, n, ts)}
+}
+
+// send sends message n, or keeps it for the next socket while the visitor
+// reconnects. False when the socket failed by itself.
 func (v *visitor) send(n int) bool {
 	e := v.e
 	ts := time.Now().UnixNano()
-	body := e.body('v', v.idx, n, ts)
 	v.mu.Lock()
 	v.vSent.set(n)
+	v.vPend[n] = ts
+	s := v.link.current()
 	v.mu.Unlock()
 	e.c.vSent.Add(1)
 	if e.inWindow(ts) {
 		e.c.wvSent.Add(1)
 	}
 	v.inflight.Add(1)
-	err := v.s.write("s"+strconv.Itoa(n), "send",
-		map[string]any{"conversation_id": v.conv, "client_id": "sb" + e.run + "-v" + strconv.Itoa(v.idx) + "-" + strconv.Itoa(n), "body": body}, 10*time.Second)
-	if err != nil {
+	if s == nil {
+		return true // resent by resume
+	}
+	id, data := e.sendFrame('v', v.idx, n, ts, v.conv)
+	if err := s.write(id, "send", data, 10*time.Second); err != nil {
+		if s.dropping.Load() {
+			return true // resent by resume
+		}
+		v.mu.Lock()
+		delete(v.vPend, n)
+		v.mu.Unlock()
 		v.inflight.Add(-1)
 		e.c.vErr.Add(1)
 		e.noteErr("visitor send", err)
@@ -631,10 +771,17 @@ func (v *visitor) handle(f *inFrame) {
 		if err != nil {
 			return
 		}
-		if f.Type == "ack" {
-			v.mu.Lock()
+		v.mu.Lock()
+		_, pending := v.vPend[n]
+		delete(v.vPend, n)
+		if pending && f.Type == "ack" {
 			v.vAcked.set(n)
-			v.mu.Unlock()
+		}
+		v.mu.Unlock()
+		if !pending {
+			return // a second answer to a resent send
+		}
+		if f.Type == "ack" {
 			e.c.vAcked.Add(1)
 		} else {
 			e.c.vErr.Add(1)
@@ -651,7 +798,13 @@ func (v *visitor) handle(f *inFrame) {
 			return
 		}
 		dir, vis, n, ts, ok := e.parseBody(m.Body)
-		if !ok || dir != 'a' || vis != v.idx {
+		if !ok || vis != v.idx {
+			return
+		}
+		v.mu.Lock()
+		v.vSeq = max(v.vSeq, f.Seq)
+		v.mu.Unlock()
+		if dir != 'a' {
 			return
 		}
 		now := time.Now()
@@ -688,6 +841,13 @@ func (a *agent) handle(f *inFrame) {
 		if err1 != nil || err2 != nil || vi < 0 || vi >= len(e.visitors) || e.visitors[vi].Load() == nil {
 			return
 		}
+		a.mu.Lock()
+		_, pending := a.pend[replyKey{vi, n}]
+		delete(a.pend, replyKey{vi, n})
+		a.mu.Unlock()
+		if !pending {
+			return // a second answer to a resent reply
+		}
 		if f.Type == "ack" {
 			v := e.visitors[vi].Load()
 			v.mu.Lock()
@@ -713,6 +873,7 @@ func (a *agent) handle(f *inFrame) {
 		}
 		now := time.Now()
 		v.mu.Lock()
+		v.agSeq = max(v.agSeq, f.Seq)
 		dup := v.vDeliv.set(n)
 		v.mu.Unlock()
 		if dup {
@@ -731,6 +892,7 @@ func (a *agent) handle(f *inFrame) {
 }
 
 // writer sends the agent's replies, in the order the visitor messages came.
+// While the agent reconnects, replies wait for the new socket.
 func (a *agent) writer(ctx context.Context) {
 	e := a.e
 	next := map[int]int{} // visitor -> last reply number
@@ -740,24 +902,33 @@ func (a *agent) writer(ctx context.Context) {
 		case j = <-a.replies:
 		case <-ctx.Done():
 			return
-		case <-a.s.done:
-			return
 		}
 		v := j.v
 		next[v.idx]++
 		n := next[v.idx]
 		ts := time.Now().UnixNano()
-		body := e.body('a', v.idx, n, ts)
 		v.mu.Lock()
 		v.aSent.set(n)
 		v.mu.Unlock()
+		a.mu.Lock()
+		a.pend[replyKey{v.idx, n}] = ts
+		s := a.link.current()
+		a.mu.Unlock()
 		e.c.aSent.Add(1)
 		if e.inWindow(ts) {
 			e.c.waSent.Add(1)
 		}
-		err := a.s.write("r"+strconv.Itoa(v.idx)+"-"+strconv.Itoa(n), "send",
-			map[string]any{"conversation_id": v.conv, "client_id": "sb" + e.run + "-a" + strconv.Itoa(v.idx) + "-" + strconv.Itoa(n), "body": body}, 10*time.Second)
-		if err != nil {
+		if s == nil {
+			continue // resent by resume
+		}
+		id, data := e.sendFrame('a', v.idx, n, ts, v.conv)
+		if err := s.write(id, "send", data, 10*time.Second); err != nil {
+			if s.dropping.Load() {
+				continue
+			}
+			a.mu.Lock()
+			delete(a.pend, replyKey{v.idx, n})
+			a.mu.Unlock()
 			e.c.aErr.Add(1)
 			e.noteErr("agent send", err)
 			return
@@ -779,14 +950,16 @@ func (e *engine) pinger(ctx context.Context, done chan struct{}) {
 		case <-t.C:
 		}
 		slot := k % slots
-		for i, a := range e.agents {
-			if i%slots == slot {
-				_ = a.s.write("p", "ping", nil, 2*time.Second)
+		for i, a := range e.agentList() {
+			if s := a.link.current(); s != nil && i%slots == slot {
+				_ = s.write("p", "ping", nil, 2*time.Second)
 			}
 		}
 		for i := range e.visitors {
 			if v := e.visitors[i].Load(); v != nil && i%slots == slot && ctx.Err() == nil {
-				_ = v.s.write("p", "ping", nil, 2*time.Second)
+				if s := v.link.current(); s != nil {
+					_ = s.write("p", "ping", nil, 2*time.Second)
+				}
 			}
 		}
 	}
@@ -817,6 +990,9 @@ func (e *engine) progress(stop, done chan struct{}) {
 		fails := e.c.sessionFail.Load() + e.c.connectFail.Load() + e.c.authFail.Load() + e.c.setupFail.Load()
 		line := fmt.Sprintf("[%5.0fs] %-7s conns %d/%d (+%d agents) failed %d dropped %d",
 			now.Sub(start).Seconds(), e.phase.Load(), e.c.visitorsUp.Load(), e.cfg.Visitors, e.c.agentsUp.Load(), fails, e.c.dropped.Load())
+		if e.storm.started.Load() && !e.storm.finished.Load() {
+			line += fmt.Sprintf(" | storm resumed %d/%d", e.c.stormVisitorsOK.Load()+e.c.stormAgentsOK.Load(), e.storm.dropped.Load())
+		}
 		if !e.cfg.Idle {
 			line += fmt.Sprintf(" | sent %s/s  v→a %s/s  a→v %s/s | p99 v→a %s  a→v %s",
 				si(float64(vs-lastV)/dt), si(float64(vd-lastVD)/dt), si(float64(ad-lastAD)/dt),

@@ -182,6 +182,7 @@ func TestBadConfig(t *testing.T) {
 		"no duration":      func(c *Config) { c.Duration = 0 },
 		"no login":         func(c *Config) { c.Logins = nil },
 		"idle and replies": func(c *Config) { c.Idle = true; c.AgentReplies = true },
+		"storm too late":   func(c *Config) { c.ReconnectStorm = 2 * time.Second },
 	} {
 		c := ok
 		c.Targets = append([]string(nil), ok.Targets...)
@@ -283,5 +284,57 @@ func TestBitset(t *testing.T) {
 	b.set(1000)
 	if got := a.andNotCount(b); got != 4 {
 		t.Fatalf("andNotCount = %d", got)
+	}
+}
+
+func TestReconnectStorm(t *testing.T) {
+	t.Parallel() // each has its own node
+	base := startNode(t)
+	var progress bytes.Buffer
+	rep, err := Run(context.Background(), Config{Targets: []string{base}, Logins: demoAgent, Agents: 2, Visitors: 50,
+		Rate: 250, AgentReplies: true, Duration: 3 * time.Second, ReconnectStorm: 1200 * time.Millisecond,
+		Drain: 10 * time.Second, Progress: &progress, ProgressEvery: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	_ = rep.WriteTable(&out)
+	t.Log("\n" + out.String())
+	if !rep.OK {
+		t.Fatalf("run not OK: %v %v", rep.Problems, rep.Errors)
+	}
+	s := rep.Storm
+	if s == nil || s.Sockets != 52 || s.VisitorsResumed != 50 || s.AgentsResumed != 2 || s.Failed != 0 || s.AllResumed <= 0 ||
+		s.Resume.Count != 52 || s.Resume.Max < s.Resume.P50 {
+		t.Fatalf("storm: %+v", s)
+	}
+	if rep.Connections.HeldVisitors != 50 || rep.Connections.HeldAgents != 2 || rep.Connections.Dropped != 0 {
+		t.Fatalf("connections: %+v", rep.Connections)
+	}
+	for name, d := range map[string]Direction{"v→a": rep.VisitorToAgent, "a→v": rep.AgentToVisitor} {
+		if d.Sent == 0 || d.Acked != d.Sent || d.Delivered != d.Acked || d.Lost != 0 || d.Duplicated != 0 {
+			t.Errorf("%s: %+v", name, d)
+		}
+	}
+	if !strings.Contains(out.String(), "reconnect storm at 1.2s: 52 sockets") {
+		t.Errorf("table:\n%s", out.String())
+	}
+	var js bytes.Buffer
+	_ = rep.WriteJSON(&js)
+	if !strings.Contains(js.String(), `"all_resumed_s"`) {
+		t.Errorf("JSON: %s", js.String())
+	}
+}
+
+func TestReconnectStormIdleNextTarget(t *testing.T) {
+	t.Parallel() // each has its own node
+	base := startNode(t)
+	rep, err := Run(context.Background(), Config{Targets: []string{base, base + "/"}, Visitors: 60, Idle: true,
+		Duration: time.Second, ReconnectStorm: 300 * time.Millisecond, StormNextTarget: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || rep.Storm == nil || rep.Storm.VisitorsResumed != 60 || rep.Storm.Failed != 0 || rep.Connections.HeldVisitors != 60 {
+		t.Fatalf("ok=%v problems=%v storm=%+v conns=%+v", rep.OK, rep.Problems, rep.Storm, rep.Connections)
 	}
 }

@@ -48,6 +48,8 @@ type Report struct {
 
 	ServerRSS []RSS `json:"server_rss,omitempty"`
 
+	Storm *StormReport `json:"reconnect_storm,omitempty"` // with --reconnect-storm
+
 	Errors   map[string]int `json:"errors,omitempty"` // first distinct errors and their counts
 	OK       bool           `json:"ok"`
 	Problems []string       `json:"problems,omitempty"` // why OK is false
@@ -173,6 +175,17 @@ func (r *Report) judge() {
 			p = append(p, fmt.Sprintf("%s: %d sends still unanswered after the %.1fs drain (the server is behind; a longer --drain tells whether they arrive)", d.name, unacked, r.Drain))
 		}
 	}
+	if s := r.Storm; s != nil {
+		switch {
+		case s.Sockets == 0:
+			p = append(p, "reconnect storm: did not happen (the run ended first)")
+		case s.Failed > 0:
+			p = append(p, fmt.Sprintf("reconnect storm: %d of %d sockets did not resume within %.0fs", s.Failed, s.Sockets, s.Timeout))
+		}
+		if s.Unrecovered > 0 {
+			p = append(p, fmt.Sprintf("reconnect storm: %d subscriptions could not resume from their cursor (recovered:false)", s.Unrecovered))
+		}
+	}
 	r.Problems = p
 	r.OK = len(p) == 0
 }
@@ -219,6 +232,20 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if r.SendsSkipped > 0 {
 			fmt.Fprintf(b, "  %d scheduled sends skipped (a visitor already had too many unacknowledged sends: the server is behind)\n", r.SendsSkipped)
 		}
+	}
+	if s := r.Storm; s != nil {
+		to := "the same target"
+		if s.NextTarget {
+			to = "the next target"
+		}
+		fmt.Fprintf(b, "\nreconnect storm at %.1fs: %d sockets dropped at once, reconnecting to %s\n", s.At, s.Sockets, to)
+		all := "never (some did not resume)"
+		if s.AllResumed >= 0 {
+			all = fmt.Sprintf("%.2fs", s.AllResumed)
+		}
+		fmt.Fprintf(b, "  resumed    %d visitors + %d agents, failed %d, attempts %d, all resumed after %s\n", s.VisitorsResumed, s.AgentsResumed, s.Failed, s.Attempts, all)
+		fmt.Fprintf(b, "  resume ms  p50 %.1f  p90 %.1f  p99 %.1f  max %.1f   (drop to re-authenticated + resubscribed)\n", s.Resume.P50, s.Resume.P90, s.Resume.P99, s.Resume.Max)
+		fmt.Fprintf(b, "  resent     %d visitor sends, %d agent replies (same client_id); cursors not recovered %d\n", s.ResentVisitor, s.ResentAgent, s.Unrecovered)
 	}
 	if len(r.ServerRSS) > 0 {
 		fmt.Fprintln(b, "\nserver RSS")

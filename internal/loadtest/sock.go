@@ -18,6 +18,7 @@ type inFrame struct {
 	Type           string          `json:"type"`
 	ID             string          `json:"id"`
 	ConversationID int64           `json:"conversation_id"`
+	Seq            int64           `json:"seq"`
 	Data           json.RawMessage `json:"data"`
 	Error          *frameError     `json:"error"`
 }
@@ -53,13 +54,96 @@ type sock struct {
 	closed  bool
 	nextID  atomic.Uint64
 	done    chan struct{}
+
+	// dropping: the tool closed this socket on purpose (reconnect storm),
+	// so its end is no failure and unanswered sends are resent.
+	dropping atomic.Bool
+	// counted: the socket is counted in visitorsUp/agentsUp.
+	counted atomic.Bool
 }
 
-func newSock(c *websocket.Conn, handle func(*inFrame), onExit func(error)) *sock {
+func newSock(c *websocket.Conn, handle func(*inFrame), onExit func(*sock, error)) *sock {
 	c.SetReadLimit(1 << 20)
-	s := &sock{c: c, handle: handle, onExit: onExit, done: make(chan struct{})}
+	s := &sock{c: c, handle: handle, done: make(chan struct{})}
+	if onExit != nil {
+		s.onExit = func(err error) { onExit(s, err) }
+	}
 	go s.readLoop()
 	return s
+}
+
+// link is a client's current socket, replaced when it reconnects.
+type link struct {
+	mu    sync.Mutex
+	live  *sock         // usable socket; nil while reconnecting
+	last  *sock         // most recent socket, live or not
+	ready chan struct{} // closed while live != nil
+}
+
+// setLive makes s the usable socket (the link must not be live).
+func (l *link) setLive(s *sock) {
+	l.mu.Lock()
+	l.live, l.last = s, s
+	if l.ready == nil {
+		l.ready = make(chan struct{})
+	}
+	close(l.ready)
+	l.mu.Unlock()
+}
+
+// drop marks the link as reconnecting and returns the socket it had.
+func (l *link) drop() *sock {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.live
+	if s == nil {
+		return l.last
+	}
+	l.live = nil
+	l.ready = make(chan struct{})
+	s.dropping.Store(true)
+	return s
+}
+
+func (l *link) current() *sock {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.live
+}
+
+func (l *link) latest() *sock {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
+}
+
+// wait returns the usable socket, waiting while the link reconnects; nil
+// when ctx ends or the socket closed by itself (not by a storm).
+func (l *link) wait(ctx context.Context) *sock {
+	for {
+		l.mu.Lock()
+		s, r := l.live, l.ready
+		l.mu.Unlock()
+		if s != nil {
+			select {
+			case <-s.done:
+				if !s.dropping.Load() {
+					return nil
+				}
+				continue
+			default:
+				return s
+			}
+		}
+		if r == nil {
+			return nil
+		}
+		select {
+		case <-r:
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }
 
 func (s *sock) readLoop() {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,45 +21,10 @@ import (
 // The agent console, end to end: real headless Chromium against a real node
 // on loopback, with the visitor driven over the real WebSocket protocol.
 
-func consoleChromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("SWITCHBOARD_TEST_CHROMIUM"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("SWITCHBOARD_TEST_STRICT") == "1" {
-		t.Fatal("chromium not installed (SWITCHBOARD_TEST_STRICT=1)")
-	}
-	t.Skip("chromium not installed")
-	return ""
-}
-
 // consoleNewBrowser starts a headless Chromium and returns the context of its first tab.
 func consoleNewBrowser(t *testing.T) context.Context {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(consoleChromium(t)),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil { // start the browser without a timeout
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
+	return startChromium(t, 1280, 800)
 }
 
 // consolePage is one browser tab with helpers that fail the test.

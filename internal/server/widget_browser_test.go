@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,22 +27,6 @@ import (
 	"switchboard/internal/server"
 )
 
-// widgetChromium finds the system Chromium or skips (fails when strict).
-func widgetChromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("SWITCHBOARD_TEST_CHROMIUM"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("SWITCHBOARD_TEST_STRICT") == "1" {
-		t.Fatal("chromium not installed (SWITCHBOARD_TEST_STRICT=1)")
-	}
-	t.Skip("chromium not installed")
-	return ""
-}
-
 // widgetBrowser is one headless Chromium with one tab.
 type widgetBrowser struct {
 	t   *testing.T
@@ -52,28 +35,7 @@ type widgetBrowser struct {
 
 func widgetNewBrowser(t *testing.T) *widgetBrowser {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(widgetChromium(t)),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1100, 760),
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil { // start the browser without a timeout
-		t.Fatalf("start chromium: %v", err)
-	}
-	return &widgetBrowser{t: t, ctx: ctx}
+	return &widgetBrowser{t: t, ctx: startChromium(t, 1100, 760)}
 }
 
 func (b *widgetBrowser) do(steps ...chromedp.Action[chromedp.Void]) {
