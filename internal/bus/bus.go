@@ -27,8 +27,11 @@ const (
 	TypeTyping       = "typing"       // ephemeral
 	TypeRead         = "read"         // a read mark moved
 	TypePresence     = "presence"     // a visitor's presence changed (ephemeral)
-	TypeAvailability = "availability" // a staff user's availability changed
-	TypeUserRevoked  = "user_revoked" // a user was disabled or changed password: close their sockets
+	// TypePresenceRefresh re-announces a visitor still online without
+	// change, for other nodes' registries only: never sent to sockets.
+	TypePresenceRefresh = "presence_refresh"
+	TypeAvailability    = "availability" // a staff user's availability changed
+	TypeUserRevoked     = "user_revoked" // a user was disabled or changed password: close their sockets
 )
 
 // Event is one notice. Routing fields say who may receive it; Frame is the

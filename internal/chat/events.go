@@ -67,9 +67,16 @@ type AvailabilityEvent struct {
 	Availability model.Availability `json:"availability"`
 }
 
-func (s *Service) publishPresence(v presence.Visitor) {
+// publishPresence announces a visitor's presence. A re-announcement without
+// change goes out as presence_refresh, which only other nodes' registries
+// read: consoles are not sent a frame per online visitor every 45 s.
+func (s *Service) publishPresence(v presence.Visitor, changed bool) {
+	typ := bus.TypePresence
+	if !changed {
+		typ = bus.TypePresenceRefresh
+	}
 	s.publish(bus.Event{
-		Type: bus.TypePresence, SiteID: v.SiteID, ContactID: v.ContactID,
+		Type: typ, SiteID: v.SiteID, ContactID: v.ContactID,
 		Visibility: model.Internal,
 		Frame:      protocol.Event(bus.TypePresence, 0, 0, v),
 	})
@@ -79,7 +86,7 @@ func (s *Service) publishPresence(v presence.Visitor) {
 // knows who is on the site (DESIGN.md: presence consistent across nodes).
 // It runs on the bus's delivery goroutine and does not block.
 func (s *Service) observeRemote(e bus.Event) {
-	if e.Type != bus.TypePresence || e.Origin == s.node {
+	if (e.Type != bus.TypePresence && e.Type != bus.TypePresenceRefresh) || e.Origin == s.node {
 		return
 	}
 	var f struct {

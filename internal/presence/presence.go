@@ -52,7 +52,7 @@ const RemoteTTL = 2 * time.Minute
 type Registry struct {
 	clk      clock.Clock
 	ttl      time.Duration
-	onChange func(Visitor)
+	onChange func(v Visitor, changed bool)
 
 	mu       sync.Mutex
 	visitors map[int64]*entry // by visitor session id
@@ -60,13 +60,15 @@ type Registry struct {
 
 // New returns a registry. onChange is called (outside the registry's lock)
 // whenever a visitor comes online, goes offline, or changes page, title,
-// visibility or minimised state; it must not block.
-func New(clk clock.Clock, ttl time.Duration, onChange func(Visitor)) *Registry {
+// visibility or minimised state (changed = true), and every RepublishEvery
+// for a visitor still online without change (changed = false: only other
+// nodes need that, to keep them; consoles do not). It must not block.
+func New(clk clock.Clock, ttl time.Duration, onChange func(v Visitor, changed bool)) *Registry {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
 	if onChange == nil {
-		onChange = func(Visitor) {}
+		onChange = func(Visitor, bool) {}
 	}
 	return &Registry{clk: clk, ttl: ttl, onChange: onChange, visitors: make(map[int64]*entry)}
 }
@@ -97,7 +99,7 @@ func (r *Registry) Signal(v Visitor) {
 	e.timer = r.clk.AfterFunc(r.ttl, func() { r.expire(id, now) })
 	r.mu.Unlock()
 	if announce {
-		r.onChange(v)
+		r.onChange(v, changed)
 	}
 }
 
@@ -146,7 +148,7 @@ func (r *Registry) expireRemote(sessionID int64, seen time.Time) {
 	v.Online = false
 	// Their node went quiet (it may have died): announce them offline, so
 	// consoles everywhere stop showing them.
-	r.onChange(v)
+	r.onChange(v, true)
 }
 
 // Touch keeps a visitor online without changing what they are looking at
@@ -177,7 +179,7 @@ func (r *Registry) expire(sessionID int64, seen time.Time) {
 	v := e.v
 	r.mu.Unlock()
 	v.Online = false
-	r.onChange(v)
+	r.onChange(v, true)
 }
 
 // Get returns the presence of one visitor session.

@@ -9,13 +9,15 @@ import (
 )
 
 type recorder struct {
-	mu  sync.Mutex
-	got []Visitor
+	mu      sync.Mutex
+	got     []Visitor
+	changed []bool
 }
 
-func (r *recorder) on(v Visitor) {
+func (r *recorder) on(v Visitor, changed bool) {
 	r.mu.Lock()
 	r.got = append(r.got, v)
+	r.changed = append(r.changed, changed)
 	r.mu.Unlock()
 }
 
@@ -44,6 +46,11 @@ func TestOnlineUntilTTLAfterLastSignal(t *testing.T) {
 	if got := rec.all(); len(got) != 2 || !got[1].Online {
 		t.Fatalf("no re-announcement after %v: %+v", RepublishEvery, got)
 	}
+	rec.mu.Lock()
+	if rec.changed[0] != true || rec.changed[1] != false {
+		t.Fatalf("change flags %v: the re-announcement must say nothing changed", rec.changed)
+	}
+	rec.mu.Unlock()
 	clk.Advance(50 * time.Second) // 100 s after the first, 50 s after the touch
 	if _, ok := r.Get(1); !ok {
 		t.Fatal("went offline although a signal came 50 s ago")
@@ -101,7 +108,7 @@ func TestOnlineFiltersBySiteAndContact(t *testing.T) {
 
 func TestConcurrentSignals(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
-	r := New(clk, time.Minute, func(Visitor) {})
+	r := New(clk, time.Minute, func(Visitor, bool) {})
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
 		wg.Add(1)

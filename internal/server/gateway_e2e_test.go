@@ -112,6 +112,11 @@ func TestIdleSocketsAndPresenceExpireOnTheClock(t *testing.T) {
 		if f.Type == "presence" && !decode[struct{ Online bool }](t, f.Data).Online {
 			t.Fatal("visitor went offline although they pinged 59 s ago")
 		}
+		if f.Type == "presence" {
+			// The ping re-announced the visitor for other nodes (more than
+			// 45 s since the last announcement); consoles get nothing for it.
+			t.Fatalf("a re-announcement without change reached the console: %s", f.Data)
+		}
 	}
 	clk.Advance(time.Second)
 	aw.waitEvent("presence", func(f frame) bool { return !decode[struct{ Online bool }](t, f.Data).Online })
