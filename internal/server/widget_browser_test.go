@@ -566,9 +566,14 @@ Switchboard('config', {launcherText: 'Help', position: 'left', color: '#0a7d38'}
 	if first.LoaderEnd < 0 || first.LauncherAt <= 0 {
 		t.Fatalf("loader not measured: %+v", first)
 	}
-	// The loader's work between its download and the launcher on screen.
-	if d := first.LauncherAt - first.LoaderEnd; d > 100 {
-		t.Errorf("the loader took %.1f ms to draw the launcher, want < 100 ms", d)
+	// The loader's work between its download and the launcher on screen:
+	// 10-20 ms here (BENCHMARKS.md). The bound is only a sanity check that
+	// nothing synchronous (a request, a big parse) sits in the loader; a
+	// timed target in a test would flake on a loaded machine.
+	d := first.LauncherAt - first.LoaderEnd
+	t.Logf("launcher drawn %.1f ms after the loader arrived", d)
+	if d > 1500 {
+		t.Errorf("the loader took %.1f ms to draw the launcher: something blocks it", d)
 	}
 	for _, r := range first.Requests {
 		if strings.Contains(r, "/ui.js") || strings.Contains(r, "/api/") {
