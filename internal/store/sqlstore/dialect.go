@@ -35,6 +35,10 @@ type dialect struct {
 	// lock up front (BEGIN IMMEDIATE), so that no statement of a batch can
 	// fail with SQLITE_BUSY half-way through.
 	begin string
+	// beginLocal, if set, returns statements that configure each batch
+	// transaction, sent with its BEGIN (PostgreSQL: a randomised
+	// lock_timeout, see postgres.go).
+	beginLocal func() string
 	// isUnique reports a unique-constraint violation.
 	isUnique func(error) bool
 	// isForeignKey reports a foreign-key violation.

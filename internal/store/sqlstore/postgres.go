@@ -53,6 +53,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -131,6 +132,7 @@ var postgresDialect = &dialect{
 	// says: AppendMessage relies on a statement that waited for a row lock
 	// seeing the row as committed meanwhile.
 	begin:        "BEGIN ISOLATION LEVEL READ COMMITTED",
+	beginLocal:   pgLockTimeout,
 	isUnique:     func(err error) bool { return sqlState(err) == "23505" },
 	isForeignKey: func(err error) bool { return sqlState(err) == "23503" },
 	isBusy:       pgRetryable,
@@ -155,10 +157,22 @@ func sqlState(err error) string {
 	return ""
 }
 
+// pgLockTimeout bounds how long a batch waits for a row lock. Two nodes'
+// batches can lock conversations in opposite orders; PostgreSQL detects
+// that deadlock only after deadlock_timeout (1 s by default, a server-wide
+// setting), which under cross-node load costs a second per deadlock. A
+// lock wait longer than this is treated like a deadlock instead (55P03:
+// the call is rolled back to its savepoint, the rest of the batch commits,
+// the call runs again next batch). The value is random per transaction so
+// that two waiting nodes do not time out together and retry in lock-step.
+func pgLockTimeout() string {
+	return "SET LOCAL lock_timeout = " + strconv.Itoa(30+rand.IntN(60))
+}
+
 // pgRetryable: serialization_failure, deadlock_detected.
 func pgRetryable(err error) bool {
 	switch sqlState(err) {
-	case "40001", "40P01":
+	case "40001", "40P01", "55P03":
 		return true
 	}
 	return false
@@ -191,7 +205,7 @@ func pgUnavailable(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
-		case "40001", "40P01", // still failing after the writer's retries
+		case "40001", "40P01", "55P03", // still failing after the writer's retries
 			"57014",                   // query_canceled: statement_timeout
 			"57P01", "57P02", "57P03", // admin_shutdown, crash_shutdown, cannot_connect_now
 			"53300": // too_many_connections

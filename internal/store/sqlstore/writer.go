@@ -335,7 +335,11 @@ func (s *Store) begin(ctx context.Context) (*writerConn, spState, error) {
 		}
 		sp := spNone
 		if s.d.chainControl {
-			err, sp = s.control(ctx, w, s.d.begin, savepoint), spClean
+			stmts := []string{s.d.begin}
+			if s.d.beginLocal != nil {
+				stmts = append(stmts, s.d.beginLocal())
+			}
+			err, sp = s.control(ctx, w, append(stmts, savepoint)...), spClean
 		} else {
 			_, err = w.exec(ctx, s.d.begin)
 		}
