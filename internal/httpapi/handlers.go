@@ -67,25 +67,24 @@ func (a *API) me(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) setAvailability(w http.ResponseWriter, r *http.Request) {
-	var req struct {
+	bodyCall(w, r, http.StatusOK, false, func(_ int64, req struct {
 		Availability model.Availability `json:"availability"`
-	}
-	if err := decodeJSON(w, r, &req); err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	u, err := a.chat.SetAvailability(r.Context(), actorFrom(r), req.Availability)
-	respond(w, r, u, err)
+	}) (model.User, error) {
+		return a.chat.SetAvailability(r.Context(), actorFrom(r), req.Availability)
+	})
 }
 
-// idBody serves an endpoint on /…/{id} with a JSON body: it parses the id
-// and the body into Req, calls fn and writes its result, or the problem of
-// whichever step failed.
-func idBody[Req, Res any](w http.ResponseWriter, r *http.Request, fn func(id int64, req Req) (Res, error)) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		WriteProblem(w, r, err)
-		return
+// bodyCall serves an endpoint with a JSON body: it parses the path id (when
+// withID) and the body into Req, calls fn and writes its result with
+// status, or the problem of whichever step failed.
+func bodyCall[Req, Res any](w http.ResponseWriter, r *http.Request, status int, withID bool, fn func(id int64, req Req) (Res, error)) {
+	var id int64
+	if withID {
+		var err error
+		if id, err = pathID(r, "id"); err != nil {
+			WriteProblem(w, r, err)
+			return
+		}
 	}
 	var req Req
 	if err := decodeJSON(w, r, &req); err != nil {
@@ -93,7 +92,16 @@ func idBody[Req, Res any](w http.ResponseWriter, r *http.Request, fn func(id int
 		return
 	}
 	res, err := fn(id, req)
-	respond(w, r, res, err)
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	WriteJSON(w, status, res)
+}
+
+// idBody serves /…/{id} with a JSON body, answering 200.
+func idBody[Req, Res any](w http.ResponseWriter, r *http.Request, fn func(id int64, req Req) (Res, error)) {
+	bodyCall(w, r, http.StatusOK, true, fn)
 }
 
 func respond(w http.ResponseWriter, r *http.Request, v any, err error) {
@@ -341,17 +349,9 @@ func (a *API) listSites(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) createSite(w http.ResponseWriter, r *http.Request) {
-	var req siteRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	site, err := a.chat.CreateSite(r.Context(), actorFrom(r), req.input())
-	if err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	WriteJSON(w, http.StatusCreated, site)
+	bodyCall(w, r, http.StatusCreated, false, func(_ int64, req siteRequest) (model.Site, error) {
+		return a.chat.CreateSite(r.Context(), actorFrom(r), req.input())
+	})
 }
 
 func (a *API) updateSite(w http.ResponseWriter, r *http.Request) {
@@ -478,13 +478,9 @@ type requestChatRequest struct {
 }
 
 func (a *API) requestChat(w http.ResponseWriter, r *http.Request) {
-	var req requestChatRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	v, err := a.chat.RequestChat(r.Context(), actorFrom(r), chat.RequestChatInput{Name: req.Name, Email: req.Email, Body: req.Body, ClientID: req.ClientID})
-	respond(w, r, v, err)
+	bodyCall(w, r, http.StatusOK, false, func(_ int64, req requestChatRequest) (chat.VisitorView, error) {
+		return a.chat.RequestChat(r.Context(), actorFrom(r), chat.RequestChatInput{Name: req.Name, Email: req.Email, Body: req.Body, ClientID: req.ClientID})
+	})
 }
 
 func (a *API) visitorConversations(w http.ResponseWriter, r *http.Request) {
@@ -540,43 +536,23 @@ func (a *API) staffList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) rate(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	var req struct {
+	bodyCall(w, r, http.StatusCreated, true, func(id int64, req struct {
 		ChatID  int64  `json:"chat_id"`
 		Score   int    `json:"score"`
 		Comment string `json:"comment"`
-	}
-	if err := decodeJSON(w, r, &req); err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	v, err := a.chat.Rate(r.Context(), actorFrom(r), id, req.ChatID, req.Score, req.Comment)
-	if err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	WriteJSON(w, http.StatusCreated, map[string]any{"chat": v})
+	}) (map[string]any, error) {
+		v, err := a.chat.Rate(r.Context(), actorFrom(r), id, req.ChatID, req.Score, req.Comment)
+		return map[string]any{"chat": v}, err
+	})
 }
 
 func (a *API) leaveMessage(w http.ResponseWriter, r *http.Request) {
-	var req struct {
+	bodyCall(w, r, http.StatusCreated, false, func(_ int64, req struct {
 		Name     string `json:"name"`
 		Email    string `json:"email"`
 		Body     string `json:"body"`
 		ClientID string `json:"client_id"`
-	}
-	if err := decodeJSON(w, r, &req); err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	v, err := a.chat.LeaveMessage(r.Context(), actorFrom(r), chat.LeaveMessageInput{Name: req.Name, Email: req.Email, Body: req.Body, ClientID: req.ClientID})
-	if err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	WriteJSON(w, http.StatusCreated, v)
+	}) (chat.VisitorView, error) {
+		return a.chat.LeaveMessage(r.Context(), actorFrom(r), chat.LeaveMessageInput{Name: req.Name, Email: req.Email, Body: req.Body, ClientID: req.ClientID})
+	})
 }

@@ -19,6 +19,11 @@ import (
 	"switchboard/internal/server"
 )
 
+// waitLimit bounds every wait for a reply, an event or a close. It is long
+// because a loaded CI machine can stall a process for seconds; a passing
+// test never waits that long, only a failing one does.
+const waitLimit = 30 * time.Second
+
 // node is a whole Switchboard server on loopback.
 type node struct {
 	t    *testing.T
@@ -290,7 +295,7 @@ func (v *visitor) ws() (*wsClient, map[string]any) {
 // send sends a command and waits for its single reply.
 func (c *wsClient) send(typ string, data any) frame {
 	c.t.Helper()
-	f, err := c.trySend(typ, data, 10*time.Second)
+	f, err := c.trySend(typ, data, waitLimit)
 	if err != nil {
 		c.t.Fatalf("%s: %v", typ, err)
 	}
@@ -336,7 +341,7 @@ func (c *wsClient) waitClosed() websocket.StatusCode {
 	select {
 	case <-c.closed:
 		return c.closeStatus()
-	case <-time.After(15 * time.Second):
+	case <-time.After(waitLimit):
 		c.t.Fatal("socket was not closed")
 	}
 	return 0
@@ -345,7 +350,7 @@ func (c *wsClient) waitClosed() websocket.StatusCode {
 // waitEvent returns the first event of type typ matching pred, skipping others.
 func (c *wsClient) waitEvent(typ string, pred func(frame) bool) frame {
 	c.t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(waitLimit)
 	for {
 		select {
 		case f := <-c.events:
