@@ -58,7 +58,7 @@ func consoleEval[T any](p consolePage, expr string) T {
 // eval-based in-page poller) until it holds.
 func (p consolePage) waitFor(what, expr string) {
 	p.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for {
 		ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+expr+")"))
