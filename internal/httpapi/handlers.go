@@ -405,19 +405,11 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, err)
 		return
 	}
-	var req userRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	u, err := a.ident.CreateUser(r.Context(), identity.NewUser{
-		Email: strings.TrimSpace(deref(req.Email)), Name: deref(req.Name), Password: deref(req.Password),
-		Role: deref(req.Role), Capacity: deref(req.Capacity), SiteIDs: deref(req.SiteIDs)})
-	if err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	WriteJSON(w, http.StatusCreated, u)
+	bodyCall(w, r, http.StatusCreated, false, func(_ int64, req userRequest) (model.User, error) {
+		return a.ident.CreateUser(r.Context(), identity.NewUser{
+			Email: strings.TrimSpace(deref(req.Email)), Name: deref(req.Name), Password: deref(req.Password),
+			Role: deref(req.Role), Capacity: deref(req.Capacity), SiteIDs: deref(req.SiteIDs)})
+	})
 }
 
 func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
@@ -425,27 +417,16 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, err)
 		return
 	}
-	id, err := pathID(r, "id")
-	if err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	var req userRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		WriteProblem(w, r, err)
-		return
-	}
-	if req.Email != nil {
-		WriteProblem(w, r, apperr.Invalid("email_immutable", "a user's email cannot change"))
-		return
-	}
-	if id == actorFrom(r).User.ID && (deref(req.Disabled) || (req.Role != nil && *req.Role != model.RoleAdmin)) {
-		WriteProblem(w, r, apperr.Conflict("cannot_demote_self", "admins cannot disable or demote themselves"))
-		return
-	}
-	u, err := a.ident.UpdateUser(r.Context(), id, identity.UserPatch{Name: req.Name, Role: req.Role,
-		Disabled: req.Disabled, Password: req.Password, Capacity: req.Capacity, SiteIDs: req.SiteIDs})
-	respond(w, r, u, err)
+	idBody(w, r, func(id int64, req userRequest) (model.User, error) {
+		if req.Email != nil {
+			return model.User{}, apperr.Invalid("email_immutable", "a user's email cannot change")
+		}
+		if id == actorFrom(r).User.ID && (deref(req.Disabled) || (req.Role != nil && *req.Role != model.RoleAdmin)) {
+			return model.User{}, apperr.Conflict("cannot_demote_self", "admins cannot disable or demote themselves")
+		}
+		return a.ident.UpdateUser(r.Context(), id, identity.UserPatch{Name: req.Name, Role: req.Role,
+			Disabled: req.Disabled, Password: req.Password, Capacity: req.Capacity, SiteIDs: req.SiteIDs})
+	})
 }
 
 type visitorStartRequest struct {

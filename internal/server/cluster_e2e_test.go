@@ -18,6 +18,44 @@ import (
 	"switchboard/internal/store/sqlstore"
 )
 
+// twoNodeChat starts two nodes sharing dir and the NATS server at url, a
+// visitor on node A with a chat, and alice on node B, available and joined,
+// both following the conversation.
+type twoNodes struct {
+	a, b  *node
+	alice *staffClient
+	aw    *wsClient // alice's socket, on node B
+	v     *visitor
+	vw    *wsClient // the visitor's socket, on node A
+	conv  int64
+}
+
+func twoNodeChat(t *testing.T, url, dir, first string) twoNodes {
+	t.Helper()
+	subject := fmt.Sprintf("sbtest.%d", time.Now().UnixNano())
+	withBus := func(node string) func(*server.Config) {
+		return func(c *server.Config) { c.BusURL, c.BusSubject, c.NodeID = url, subject, node }
+	}
+	var n twoNodes
+	n.a = startNode(t, dir, withBus("node-a"))
+	n.a.seed()
+	n.b = startNode(t, dir, withBus("node-b"))
+	n.alice = n.b.login("alice@demo.test", "demo-agent-pass")
+	n.aw = n.alice.ws()
+	n.aw.send("availability", map[string]any{"availability": "available"})
+	n.v = n.a.newVisitor("demo", "")
+	n.vw, _ = n.v.ws()
+	n.conv = requestChat(t, n.vw, first)
+	// Node B's agent hears about the chat from node A.
+	n.aw.waitEvent("chat", func(f frame) bool { return f.ConversationID == n.conv })
+	if f := n.aw.send("join", map[string]any{"conversation_id": n.conv}); f.Type != "ack" {
+		t.Fatalf("join on node B: %+v", f.Error)
+	}
+	n.aw.send("subscribe", map[string]any{"conversation_id": n.conv, "after_seq": 0})
+	n.vw.send("subscribe", map[string]any{"conversation_id": n.conv, "after_seq": 0})
+	return n
+}
+
 // startNATS runs a real NATS server in-process for the test.
 func startNATS(t *testing.T) string {
 	t.Helper()
@@ -37,30 +75,8 @@ func startNATS(t *testing.T) string {
 // real time; events cross nodes over a real NATS server, and both nodes
 // share one database (the store is the truth).
 func TestTwoNodesOverNATS(t *testing.T) {
-	url := startNATS(t)
-	dir := t.TempDir()
-	subject := fmt.Sprintf("sbtest.%d", time.Now().UnixNano())
-	withBus := func(node string) func(*server.Config) {
-		return func(c *server.Config) { c.BusURL, c.BusSubject, c.NodeID = url, subject, node }
-	}
-	a := startNode(t, dir, withBus("node-a"))
-	a.seed()
-	b := startNode(t, dir, withBus("node-b"))
-
-	alice := b.login("alice@demo.test", "demo-agent-pass")
-	aw := alice.ws()
-	aw.send("availability", map[string]any{"availability": "available"})
-
-	v := a.newVisitor("demo", "")
-	vw, _ := v.ws()
-	conv := requestChat(t, vw, "hello from node A")
-	// Node B's agent hears about the chat from node A.
-	aw.waitEvent("chat", func(f frame) bool { return f.ConversationID == conv })
-	if f := aw.send("join", map[string]any{"conversation_id": conv}); f.Type != "ack" {
-		t.Fatalf("join on node B: %+v", f.Error)
-	}
-	aw.send("subscribe", map[string]any{"conversation_id": conv, "after_seq": 0})
-	vw.send("subscribe", map[string]any{"conversation_id": conv, "after_seq": 0})
+	n := twoNodeChat(t, startNATS(t), t.TempDir(), "hello from node A")
+	alice, aw, vw, conv := n.alice, n.aw, n.vw, n.conv
 
 	for i := 0; i < 10; i++ {
 		m := sendMsg(t, vw, conv, fmt.Sprintf("v%d", i), fmt.Sprintf("visitor %d", i))
@@ -220,23 +236,8 @@ func TestNATSOutageLosesNothing(t *testing.T) {
 	port := ns.Addr().(*net.TCPAddr).Port
 	t.Cleanup(func() { ns.Shutdown() })
 
-	dir := t.TempDir()
-	subject := fmt.Sprintf("sbtest.%d", time.Now().UnixNano())
-	withBus := func(node string) func(*server.Config) {
-		return func(c *server.Config) { c.BusURL, c.BusSubject, c.NodeID = url, subject, node }
-	}
-	a := startNode(t, dir, withBus("node-a"))
-	a.seed()
-	b := startNode(t, dir, withBus("node-b"))
-	alice := b.login("alice@demo.test", "demo-agent-pass")
-	aw := alice.ws()
-	aw.send("availability", map[string]any{"availability": "available"})
-	v := a.newVisitor("demo", "")
-	vw, _ := v.ws()
-	conv := requestChat(t, vw, "before the outage")
-	aw.waitEvent("chat", func(f frame) bool { return f.ConversationID == conv })
-	aw.send("join", map[string]any{"conversation_id": conv})
-	aw.send("subscribe", map[string]any{"conversation_id": conv, "after_seq": 0})
+	n := twoNodeChat(t, url, t.TempDir(), "before the outage")
+	aw, vw, conv := n.aw, n.vw, n.conv
 	first := sendMsg(t, vw, conv, "pre", "before")
 	aw.waitEvent("message", func(f frame) bool { return f.Seq == first.Seq })
 

@@ -280,7 +280,6 @@ func TestPostgresRefusesNewerSchema(t *testing.T) {
 }
 
 func TestPostgresMigrationsUpDown(t *testing.T) {
-	ctx := context.Background()
 	dsn := newPGDatabase(t)
 	cfg, err := postgresConfig(dsn, PostgresOptions{}.withDefaults())
 	if err != nil {
@@ -288,27 +287,8 @@ func TestPostgresMigrationsUpDown(t *testing.T) {
 	}
 	db := openPostgresDB(cfg, nil)
 	defer db.Close()
-	p, err := newMigrator(postgresDialect, db, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		t.Fatalf("up: %v", err)
-	}
-	if _, err := p.DownTo(ctx, 0); err != nil {
-		t.Fatalf("down: %v", err)
-	}
-	var n int
-	if err := db.QueryRow("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> $1",
-		versionTable).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 {
-		t.Errorf("%d tables left after migrating down", n)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		t.Fatalf("up again: %v", err)
-	}
+	checkMigrationsRoundTrip(t, postgresDialect, db,
+		"SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> $1")
 }
 
 func show(t *testing.T, db *sql.DB, name string) string {
