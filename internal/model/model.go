@@ -8,6 +8,7 @@
 package model
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -155,7 +156,70 @@ const (
 	EventJoined        = "joined"
 	EventLeft          = "left"
 	EventEnded         = "ended"
+	EventTransferred   = "transferred"
+	EventAutoReply     = "auto_reply"
+	EventUnanswered    = "unanswered"
 )
+
+// QueueState is where an unanswered chat stands in its queue.
+type QueueState string
+
+const (
+	QueueWaiting QueueState = "waiting" // nobody offered yet
+	QueuePending QueueState = "pending" // offered, nobody joined yet
+)
+
+// QueueEntry is a live chat nobody has joined yet. It exists while the
+// chat is waiting or pending and is removed when someone joins or it ends.
+type QueueEntry struct {
+	ChatID         int64      `json:"chat_id"`
+	ConversationID int64      `json:"conversation_id"`
+	SiteID         int64      `json:"site_id"`
+	DepartmentID   int64      `json:"department_id"` // 0: the site's general queue
+	Priority       Priority   `json:"priority"`
+	RequestedAt    time.Time  `json:"requested_at"`
+	State          QueueState `json:"state"`
+	Deadline       time.Time  `json:"deadline,omitzero"` // max wait; zero: none
+	// Manual: a supervisor assigned it to a given agent; routing never
+	// re-offers it elsewhere.
+	Manual bool `json:"manual,omitempty"`
+}
+
+// OfferState is the outcome of an offer.
+type OfferState string
+
+const (
+	OfferPending   OfferState = "pending"
+	OfferAccepted  OfferState = "accepted"
+	OfferDeclined  OfferState = "declined"
+	OfferMissed    OfferState = "missed"    // timed out
+	OfferWithdrawn OfferState = "withdrawn" // someone else joined, or the chat ended
+)
+
+// OfferKind says why a chat was offered.
+type OfferKind string
+
+const (
+	OfferRoute    OfferKind = "route"    // by the site's strategy
+	OfferAssign   OfferKind = "assign"   // a supervisor or admin chose the agent
+	OfferInvite   OfferKind = "invite"   // a participant invited a colleague in
+	OfferTransfer OfferKind = "transfer" // a participant hands the chat over
+)
+
+// Offer is a chat offered to an agent. Exclusive offers (single-offer
+// strategies, assignment, invite, transfer) count toward the agent's load;
+// a broadcast offer does not.
+type Offer struct {
+	ChatID     int64      `json:"chat_id"`
+	UserID     int64      `json:"user_id"`
+	Kind       OfferKind  `json:"kind"`
+	FromUserID int64      `json:"from_user_id,omitempty"` // who assigned, invited or transferred
+	State      OfferState `json:"state"`
+	Exclusive  bool       `json:"exclusive"`
+	OfferedAt  time.Time  `json:"offered_at"`
+	ExpiresAt  time.Time  `json:"expires_at,omitzero"` // zero: no timeout
+	ResolvedAt time.Time  `json:"resolved_at,omitzero"`
+}
 
 // Site is one website with one widget.
 type Site struct {
@@ -164,7 +228,48 @@ type Site struct {
 	Name           string     `json:"name"`
 	AllowedOrigins []string   `json:"allowed_origins"` // empty: any origin
 	WidgetMode     WidgetMode `json:"widget_mode"`
-	CreatedAt      time.Time  `json:"created_at"`
+	// Routing says how chats are handed out and what waiting visitors see.
+	Routing RoutingSettings `json:"routing"`
+	// Hours is the site's business-hours schedule (hours.Schedule as JSON);
+	// empty or null: always open. The store keeps it as given; the routing
+	// domain validates it.
+	Hours     json.RawMessage `json:"hours,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+// RoutingSettings are a site's routing choices (docs/routing.md). Zero
+// values mean the documented defaults, so a site created before routing
+// existed behaves as before: broadcast, no timeouts, position shown.
+type RoutingSettings struct {
+	Strategy            string `json:"strategy,omitempty"`              // round_robin, least_busy, priority, broadcast (default)
+	OfferTimeoutSeconds int    `json:"offer_timeout_seconds,omitempty"` // single-offer strategies; default 30
+	MaxMisses           int    `json:"max_misses,omitempty"`            // set away after this many missed offers in a row; 0: never
+	MaxWaitSeconds      int    `json:"max_wait_seconds,omitempty"`      // end unanswered after this; 0: wait until someone joins
+	QueueDisplay        string `json:"queue_display,omitempty"`         // position_and_estimate (default), position, estimate, none
+	DefaultDepartmentID int64  `json:"default_department_id,omitempty"`
+	// DisconnectGraceSeconds: an agent whose consoles all disconnected is
+	// set offline after this; default 60.
+	DisconnectGraceSeconds int `json:"disconnect_grace_seconds,omitempty"`
+	// RequeueAfterMinutes: a disconnected agent's chats go back to the
+	// queue after this many minutes without a reply from them; 0: keep them.
+	RequeueAfterMinutes int    `json:"requeue_after_minutes,omitempty"`
+	QueueMessage        string `json:"queue_message,omitempty"`       // shown while waiting
+	UnansweredMessage   string `json:"unanswered_message,omitempty"`  // sent when the max wait passes
+	AfterHoursMessage   string `json:"after_hours_message,omitempty"` // shown outside business hours
+	AutoReply           string `json:"auto_reply,omitempty"`          // sent once per conversation outside hours
+}
+
+// Department is a team inside a site. Zero overrides use the site's setting.
+type Department struct {
+	ID                  int64           `json:"id"`
+	SiteID              int64           `json:"site_id"`
+	Name                string          `json:"name"`
+	Strategy            string          `json:"strategy,omitempty"`
+	OfferTimeoutSeconds int             `json:"offer_timeout_seconds,omitempty"`
+	MaxWaitSeconds      int             `json:"max_wait_seconds,omitempty"`
+	Hours               json.RawMessage `json:"hours,omitempty"` // empty: the site's hours
+	MemberIDs           []int64         `json:"member_ids"`      // ascending
+	CreatedAt           time.Time       `json:"created_at"`
 }
 
 // User is a staff member.
@@ -176,9 +281,16 @@ type User struct {
 	PasswordHash string       `json:"-"`
 	Disabled     bool         `json:"disabled"`
 	Availability Availability `json:"availability"`
-	Capacity     int          `json:"capacity"` // most concurrent chats
-	CreatedAt    time.Time    `json:"created_at"`
-	UpdatedAt    time.Time    `json:"updated_at"`
+	Capacity     int          `json:"capacity"`     // most concurrent chats, the agent's preference
+	MaxCapacity  int          `json:"max_capacity"` // admin maximum for Capacity
+	// Load is the chats the user is in now plus the exclusive offers they
+	// have not answered; the store recounts it (Tx.RecountLoad), nobody
+	// writes it directly.
+	Load         int       `json:"load"`
+	LastOfferAt  time.Time `json:"last_offer_at,omitzero"` // round-robin turn
+	MissedOffers int       `json:"missed_offers"`          // in a row; reset on join
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // AuthSession is a signed-in staff browser. Only the SHA-256 of the token is stored.

@@ -9,7 +9,7 @@
 // Errors: methods return *apperr.Error values for expected failures:
 // KindNotFound (codes "<thing>_not_found": "site", "user", "contact",
 // "visitor_session", "auth_session", "conversation", "chat", "participant",
-// "message", "attachment") and KindConflict (codes "email_taken",
+// "message", "attachment", "department", "queue_entry") and KindConflict (codes "email_taken",
 // "site_key_taken", "duplicate_client_id"). Anything else is an untyped error
 // wrapped with context, which the transports report as "internal", except
 // that a store that is closing returns KindUnavailable (retry elsewhere).
@@ -61,6 +61,42 @@ type Reader interface {
 
 	GetAttachment(ctx context.Context, id int64) (model.Attachment, error)
 	ListReadMarks(ctx context.Context, conversationID int64) ([]model.ReadMark, error)
+
+	// GetDepartment returns a department with MemberIDs (department_not_found).
+	GetDepartment(ctx context.Context, id int64) (model.Department, error)
+	// ListDepartments returns a site's departments (siteID 0: every site's),
+	// ordered by id, with MemberIDs.
+	ListDepartments(ctx context.Context, siteID int64) ([]model.Department, error)
+	// ListRoutingAgents returns the staff who may take a site's chats of a
+	// department, ordered by id: the department's members, or for
+	// department 0 the site's members (user_sites). Disabled users and
+	// supervisors are left out. Load, LastOfferAt and MissedOffers are set.
+	ListRoutingAgents(ctx context.Context, siteID, departmentID int64) ([]model.User, error)
+	// ListQueue returns queue entries in the order they are served.
+	ListQueue(ctx context.Context, q QueueQuery) ([]model.QueueEntry, error)
+	// GetQueueEntry returns a chat's queue entry (queue_entry_not_found).
+	GetQueueEntry(ctx context.Context, chatID int64) (model.QueueEntry, error)
+	// ListOffers returns offers ordered by OfferedAt, then user id.
+	ListOffers(ctx context.Context, q OfferQuery) ([]model.Offer, error)
+}
+
+// QueueQuery selects queue entries.
+type QueueQuery struct {
+	SiteID        int64            // 0: every site (with AnyDepartment)
+	DepartmentID  int64            // the department's queue (0: the site's general queue)
+	AnyDepartment bool             // ignore DepartmentID
+	State         model.QueueState // "": waiting and pending
+	// ByPriority orders urgent first, then high, normal, low, and within a
+	// priority oldest first; otherwise oldest first. Ties: chat id.
+	ByPriority bool
+	Limit      int // 0: no limit
+}
+
+// OfferQuery selects offers. At least one of ChatID and UserID is set.
+type OfferQuery struct {
+	ChatID      int64
+	UserID      int64
+	PendingOnly bool
 }
 
 // Tx is one write transaction. Its methods see the transaction's own writes.
@@ -68,11 +104,12 @@ type Tx interface {
 	Reader
 
 	CreateSite(ctx context.Context, s *model.Site) error // sets ID; site_key_taken
-	UpdateSite(ctx context.Context, s model.Site) error  // name, origins, mode
+	UpdateSite(ctx context.Context, s model.Site) error  // name, origins, mode, routing, hours
 
 	CreateUser(ctx context.Context, u *model.User) error // sets ID; email_taken
 	// UpdateUser writes every mutable field (email, name, role, password
-	// hash, disabled, availability, capacity, updated_at).
+	// hash, disabled, availability, capacity, max capacity, last offer,
+	// missed offers, updated_at); Load is RecountLoad's.
 	UpdateUser(ctx context.Context, u model.User) error
 	SetUserSites(ctx context.Context, userID int64, siteIDs []int64) error // replaces
 
@@ -118,6 +155,31 @@ type Tx interface {
 	CreateAttachment(ctx context.Context, a *model.Attachment) error // sets ID
 	// SetReadMark moves a reader's mark forward only; an older seq is ignored.
 	SetReadMark(ctx context.Context, m model.ReadMark) error
+
+	// CreateDepartment sets ID and stores MemberIDs.
+	CreateDepartment(ctx context.Context, d *model.Department) error
+	// UpdateDepartment writes name, overrides, hours and replaces members.
+	UpdateDepartment(ctx context.Context, d model.Department) error
+	// DeleteDepartment removes a department and its members; its queue
+	// entries and conversations move to the site's general queue (0).
+	DeleteDepartment(ctx context.Context, id int64) error
+
+	// PutQueueEntry inserts or replaces a chat's queue entry.
+	PutQueueEntry(ctx context.Context, e model.QueueEntry) error
+	// DeleteQueueEntry removes a chat's entry; no error if absent.
+	DeleteQueueEntry(ctx context.Context, chatID int64) error
+
+	// PutOffer inserts or replaces the offer of a chat to a user.
+	PutOffer(ctx context.Context, o model.Offer) error
+	// ResolveOffers sets every pending offer of a chat to state at time at,
+	// except the one to exceptUserID (0: none); it returns the users whose
+	// offers it resolved, ascending.
+	ResolveOffers(ctx context.Context, chatID, exceptUserID int64, state model.OfferState, at time.Time) ([]int64, error)
+
+	// RecountLoad sets a user's Load from the store's truth (chats they are
+	// in, left_at unset, plus their pending exclusive offers) and returns it.
+	// Call it in the same Tx after any change to either.
+	RecountLoad(ctx context.Context, userID int64) (int, error)
 
 	// OnCommit registers f to run after this transaction's changes are
 	// durable, before InTx returns. For any one conversation, callbacks run

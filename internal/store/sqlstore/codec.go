@@ -18,6 +18,9 @@ import (
 //   - optional references (0 = none): NULL.
 //   - slices and maps: JSON text; nil is written as an empty list/object and
 //     read back as an empty, non-nil value.
+//   - structs (model.RoutingSettings): JSON text, '{}' for the zero value.
+//   - json.RawMessage kept as given (Site.Hours, Department.Hours): its text,
+//     NULL when empty; NULL reads back as nil.
 
 // zeroMicros is time.Time{}.UnixMicro(): the zero time in a NOT NULL column.
 var zeroMicros = time.Time{}.UnixMicro()
@@ -203,4 +206,53 @@ func preview(body string) string {
 		n++
 	}
 	return body
+}
+
+// dbJSON encodes v (a struct) as JSON text.
+func dbJSON(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// jsonCol scans JSON text into a T; an empty text or NULL is T's zero value.
+type jsonCol[T any] struct{ dst *T }
+
+func (c jsonCol[T]) Scan(src any) error {
+	raw, err := textOf(src)
+	if err != nil {
+		return err
+	}
+	var v T
+	if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &v); err != nil {
+			return fmt.Errorf("json column: %w", err)
+		}
+	}
+	*c.dst = v
+	return nil
+}
+
+// dbRawJSON stores a raw JSON value exactly as given; empty is NULL.
+func dbRawJSON(v json.RawMessage) any {
+	if len(v) == 0 {
+		return nil
+	}
+	return string(v)
+}
+
+// rawJSONCol scans a text column into a json.RawMessage, byte for byte;
+// NULL (or an empty text) is nil.
+type rawJSONCol struct{ dst *json.RawMessage }
+
+func (c rawJSONCol) Scan(src any) error {
+	raw, err := textOf(src)
+	if err != nil {
+		return err
+	}
+	if raw == "" {
+		*c.dst = nil
+		return nil
+	}
+	*c.dst = json.RawMessage(raw)
+	return nil
 }

@@ -26,11 +26,18 @@ package sqlstore
 //     duplicate_client_id without any failed statement: the transaction
 //     stays usable, and the caller looks the first message up in it (see
 //     tx.go). Should the index still fire, the call fails as a whole.
-//   - read-modify-write: inside a Tx, GetConversation, GetChat, GetUser and
-//     GetUserByEmail lock the row they return (FOR NO KEY UPDATE, the lock an
-//     UPDATE takes), so "read the chat, check it is waiting, assign it" runs
-//     on one node at a time, as under SQLite's single writer (DESIGN.md
-//     §2.5). SetTags and SetUserSites lock their parent row likewise.
+//   - read-modify-write: inside a Tx, GetConversation, GetChat, GetUser,
+//     GetUserByEmail and GetQueueEntry lock the row they return (FOR NO KEY
+//     UPDATE, the lock an UPDATE takes), so "read the chat, check it is
+//     waiting, assign it" runs on one node at a time, as under SQLite's
+//     single writer (DESIGN.md §2.5). SetTags, SetUserSites,
+//     UpdateDepartment and DeleteDepartment lock their parent row likewise.
+//     Upserts (PutQueueEntry, PutOffer) resolve concurrent inserts with ON
+//     CONFLICT. RecountLoad locks the user's row before the UPDATE that
+//     counts, so that the count, a later statement, sees every other
+//     transaction that changed the user's chats or offers and recounted (each
+//     held that lock until its commit); an UPDATE that waited for the lock
+//     itself would count from the snapshot taken before the wait.
 //   - deadlocks: two nodes' batches can lock two conversations in opposite
 //     orders. PostgreSQL then aborts one statement (40P01) after
 //     deadlock_timeout; the writer rolls that call back to its savepoint,

@@ -23,12 +23,12 @@ type reader struct {
 	// the write transaction itself inside a Tx).
 	snapshot func(ctx context.Context, f func(q queryer) error) error
 	// lock is appended to the single-row reads of the rows that callers
-	// read in order to change them (users, conversations, chats): the
-	// dialect's rowLock inside a Tx, empty on the pool. In PostgreSQL this
-	// makes a Tx's read-modify-write (read a chat, check its state, update
-	// it) as safe across nodes as it is under SQLite's single writer: a
-	// second node's Tx waits at its read until the first one commits, then
-	// reads the committed row (DESIGN.md §2.5).
+	// read in order to change them (users, conversations, chats, queue
+	// entries): the dialect's rowLock inside a Tx, empty on the pool. In
+	// PostgreSQL this makes a Tx's read-modify-write (read a chat, check its
+	// state, update it) as safe across nodes as it is under SQLite's single
+	// writer: a second node's Tx waits at its read until the first one
+	// commits, then reads the committed row (DESIGN.md §2.5).
 	lock string
 }
 
@@ -79,11 +79,12 @@ func mustExistLock(ctx context.Context, q queryer, table, thing string, id int64
 
 // ---- sites
 
-const siteCols = "id, site_key, name, allowed_origins, widget_mode, created_at"
+const siteCols = "id, site_key, name, allowed_origins, widget_mode, routing, hours, created_at"
 
 func scanSite(s scanner) (model.Site, error) {
 	var v model.Site
-	err := s.Scan(&v.ID, &v.Key, &v.Name, stringsCol{&v.AllowedOrigins}, &v.WidgetMode, timeCol{&v.CreatedAt})
+	err := s.Scan(&v.ID, &v.Key, &v.Name, stringsCol{&v.AllowedOrigins}, &v.WidgetMode, jsonCol[model.RoutingSettings]{&v.Routing},
+		rawJSONCol{&v.Hours}, timeCol{&v.CreatedAt})
 	return v, err
 }
 
@@ -105,25 +106,28 @@ func (r *reader) ListSites(ctx context.Context) ([]model.Site, error) {
 
 // ---- users
 
-const userCols = "id, email, name, role, password_hash, disabled, availability, capacity, created_at, updated_at"
+// userCols are the columns of scanUser, of users aliased u.
+const userCols = "u.id, u.email, u.name, u.role, u.password_hash, u.disabled, u.availability, u.capacity, " +
+	"u.max_capacity, u.load, u.last_offer_at, u.missed_offers, u.created_at, u.updated_at"
 
 func scanUser(s scanner) (model.User, error) {
 	var v model.User
 	err := s.Scan(&v.ID, &v.Email, &v.Name, &v.Role, &v.PasswordHash, &v.Disabled, &v.Availability,
-		&v.Capacity, timeCol{&v.CreatedAt}, timeCol{&v.UpdatedAt})
+		&v.Capacity, &v.MaxCapacity, &v.Load, timeCol{&v.LastOfferAt}, &v.MissedOffers,
+		timeCol{&v.CreatedAt}, timeCol{&v.UpdatedAt})
 	return v, err
 }
 
 func (r *reader) GetUser(ctx context.Context, id int64) (model.User, error) {
-	return one(ctx, r.q, "user", scanUser, "SELECT "+userCols+" FROM users WHERE id = ?"+r.lock, id)
+	return one(ctx, r.q, "user", scanUser, "SELECT "+userCols+" FROM users u WHERE u.id = ?"+r.lock, id)
 }
 
 func (r *reader) GetUserByEmail(ctx context.Context, email string) (model.User, error) {
-	return one(ctx, r.q, "user", scanUser, "SELECT "+userCols+" FROM users WHERE email = ?"+r.lock, strings.ToLower(email))
+	return one(ctx, r.q, "user", scanUser, "SELECT "+userCols+" FROM users u WHERE u.email = ?"+r.lock, strings.ToLower(email))
 }
 
 func (r *reader) ListUsers(ctx context.Context) ([]model.User, error) {
-	v, err := collect(ctx, r.q, scanUser, "SELECT "+userCols+" FROM users ORDER BY id")
+	v, err := collect(ctx, r.q, scanUser, "SELECT "+userCols+" FROM users u ORDER BY u.id")
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}

@@ -55,9 +55,14 @@ func (t *txImpl) CreateSite(ctx context.Context, s *model.Site) error {
 	if err != nil {
 		return fmt.Errorf("create site: %w", err)
 	}
+	routing, err := dbJSON(s.Routing)
+	if err != nil {
+		return fmt.Errorf("create site: %w", err)
+	}
 	err = queryRow(ctx, t.q,
-		"INSERT INTO sites (site_key, name, allowed_origins, widget_mode, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
-		s.Key, s.Name, origins, string(s.WidgetMode), dbTime(s.CreatedAt)).Scan(&s.ID)
+		"INSERT INTO sites (site_key, name, allowed_origins, widget_mode, routing, hours, created_at) "+
+			"VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+		s.Key, s.Name, origins, string(s.WidgetMode), routing, dbRawJSON(s.Hours), dbTime(s.CreatedAt)).Scan(&s.ID)
 	if t.d.isUnique(err) {
 		return apperr.Wrap(apperr.KindConflict, "site_key_taken", "site key is already in use", err)
 	}
@@ -72,8 +77,13 @@ func (t *txImpl) UpdateSite(ctx context.Context, s model.Site) error {
 	if err != nil {
 		return fmt.Errorf("update site: %w", err)
 	}
-	res, err := t.q.exec(ctx, "UPDATE sites SET name = ?, allowed_origins = ?, widget_mode = ? WHERE id = ?",
-		s.Name, origins, string(s.WidgetMode), s.ID)
+	routing, err := dbJSON(s.Routing)
+	if err != nil {
+		return fmt.Errorf("update site: %w", err)
+	}
+	res, err := t.q.exec(ctx,
+		"UPDATE sites SET name = ?, allowed_origins = ?, widget_mode = ?, routing = ?, hours = ? WHERE id = ?",
+		s.Name, origins, string(s.WidgetMode), routing, dbRawJSON(s.Hours), s.ID)
 	if err == nil {
 		err = affected(res, "site")
 	}
@@ -96,6 +106,14 @@ func (t *txImpl) emailTaken(ctx context.Context, email string, exceptID int64) e
 	return nil
 }
 
+// defaultMaxCapacity is a new user's MaxCapacity when none is given (the
+// column's default), raised to their Capacity if that is higher, as the
+// migration that added it did for existing users.
+const defaultMaxCapacity = 10
+
+// CreateUser stores every field but Load, which starts at 0. A zero
+// MaxCapacity becomes max(defaultMaxCapacity, Capacity); u is updated with
+// what was stored.
 func (t *txImpl) CreateUser(ctx context.Context, u *model.User) error {
 	email := strings.ToLower(u.Email)
 	if err := t.emailTaken(ctx, email, 0); err != nil {
@@ -104,11 +122,15 @@ func (t *txImpl) CreateUser(ctx context.Context, u *model.User) error {
 		}
 		return fmt.Errorf("create user: %w", err)
 	}
+	maxCap := u.MaxCapacity
+	if maxCap == 0 {
+		maxCap = max(defaultMaxCapacity, u.Capacity)
+	}
 	err := queryRow(ctx, t.q,
-		"INSERT INTO users (email, name, role, password_hash, disabled, availability, capacity, created_at, updated_at) "+
-			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-		email, u.Name, string(u.Role), u.PasswordHash, u.Disabled, string(u.Availability), u.Capacity,
-		dbTime(u.CreatedAt), dbTime(u.UpdatedAt)).Scan(&u.ID)
+		"INSERT INTO users (email, name, role, password_hash, disabled, availability, capacity, max_capacity, load, "+
+			"last_offer_at, missed_offers, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?) RETURNING id",
+		email, u.Name, string(u.Role), u.PasswordHash, u.Disabled, string(u.Availability), u.Capacity, maxCap,
+		dbTime(u.LastOfferAt), u.MissedOffers, dbTime(u.CreatedAt), dbTime(u.UpdatedAt)).Scan(&u.ID)
 	if t.d.isUnique(err) {
 		return apperr.Wrap(apperr.KindConflict, "email_taken", "email address is already in use", err)
 	}
@@ -116,6 +138,8 @@ func (t *txImpl) CreateUser(ctx context.Context, u *model.User) error {
 		return fmt.Errorf("create user: %w", err)
 	}
 	u.Email = email
+	u.MaxCapacity = maxCap
+	u.Load = 0
 	return nil
 }
 
@@ -129,9 +153,9 @@ func (t *txImpl) UpdateUser(ctx context.Context, u model.User) error {
 	}
 	res, err := t.q.exec(ctx,
 		"UPDATE users SET email = ?, name = ?, role = ?, password_hash = ?, disabled = ?, availability = ?, "+
-			"capacity = ?, updated_at = ? WHERE id = ?",
+			"capacity = ?, max_capacity = ?, last_offer_at = ?, missed_offers = ?, updated_at = ? WHERE id = ?",
 		email, u.Name, string(u.Role), u.PasswordHash, u.Disabled, string(u.Availability), u.Capacity,
-		dbTime(u.UpdatedAt), u.ID)
+		u.MaxCapacity, dbTime(u.LastOfferAt), u.MissedOffers, dbTime(u.UpdatedAt), u.ID)
 	if t.d.isUnique(err) {
 		return apperr.Wrap(apperr.KindConflict, "email_taken", "email address is already in use", err)
 	}
