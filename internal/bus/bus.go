@@ -32,6 +32,14 @@ const (
 	TypePresenceRefresh = "presence_refresh"
 	TypeAvailability    = "availability" // a staff user's availability changed
 	TypeUserRevoked     = "user_revoked" // a user was disabled or changed password: close their sockets
+	TypeQueue           = "queue"        // a waiting visitor's place and estimated wait (to that visitor)
+	TypeOffer           = "offer"        // a chat offered to an agent, or the offer gone (to that agent)
+	// TypeStaffPresence says a node has (or no longer has) a console of a
+	// user open, for other nodes' disconnect grace: never sent to sockets.
+	TypeStaffPresence = "staff_presence"
+	// TypeWaitSample is a queue wait that just ended, for every node's wait
+	// estimates: never sent to sockets.
+	TypeWaitSample = "wait_sample"
 )
 
 // Event is one notice. Routing fields say who may receive it; Frame is the

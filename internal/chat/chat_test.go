@@ -34,6 +34,9 @@ type fixture struct {
 
 	mu     sync.Mutex
 	events []bus.Event
+
+	prevHeld map[int64]int     // routing invariants: load at the previous step
+	members  map[int64][]int64 // routing invariants: department → members
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -54,6 +57,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{t: t, ctx: ctx, st: st, clk: clk}
 	f.svc = chat.New(chat.Config{Store: st, Bus: b, Blobs: blobs, Clock: clk, NodeID: "test",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(f.svc.StopRouting)
 	if _, err := b.Subscribe(func(e bus.Event) {
 		f.mu.Lock()
 		f.events = append(f.events, e)

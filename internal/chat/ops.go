@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -297,7 +298,10 @@ func (s *Service) liveChat(ctx context.Context, tx store.Tx, convID int64) (mode
 }
 
 // Join puts an online agent into a waiting, pending or (if already theirs)
-// active chat. Joining a chat someone else has taken is refused.
+// active chat, or into an active chat they were invited or transferred to.
+// Joining a chat someone else has taken is refused. Routing gives an agent
+// chats only within their capacity; an agent may still pick one from the
+// queue by hand beyond it (their load then keeps routing away).
 func (s *Service) Join(ctx context.Context, a Actor, convID int64) (ConversationView, error) {
 	if !a.IsStaff() {
 		return ConversationView{}, apperr.NotFound("conversation")
@@ -322,20 +326,28 @@ func (s *Service) Join(ctx context.Context, a Actor, convID int64) (Conversation
 		if err != nil {
 			return err
 		}
+		offer, offered, err := pendingOffer(ctx, tx, cv.Chat.ID, u.ID)
+		if err != nil {
+			return err
+		}
 		switch cv.Chat.State {
 		case model.ChatActive:
 			if cv.active(u.ID) {
 				view = ConversationView{Conversation: conv, Chat: &cv}
 				return nil
 			}
-			return apperr.Conflict("chat_already_taken", "another agent has already joined this chat")
+			if !offered {
+				return apperr.Conflict("chat_already_taken", "another agent has already joined this chat")
+			}
+			return s.joinInvited(ctx, tx, ref, conv, cv, u, offer, &view)
 		case model.ChatBot:
 			return apperr.Conflict("chat_with_bot", "the visitor has not asked for a human")
 		}
 		now := s.now()
 		chatRow := cv.Chat
 		chatRow.State = model.ChatActive
-		if chatRow.FirstJoinedAt.IsZero() {
+		firstJoin := chatRow.FirstJoinedAt.IsZero()
+		if firstJoin {
 			chatRow.FirstJoinedAt = now
 		}
 		if err := tx.UpdateChat(ctx, chatRow); err != nil {
@@ -343,6 +355,27 @@ func (s *Service) Join(ctx context.Context, a Actor, convID int64) (Conversation
 		}
 		if err := tx.AddParticipant(ctx, chatRow.ID, u.ID, now); err != nil {
 			return err
+		}
+		if offered {
+			offer.State, offer.ResolvedAt = model.OfferAccepted, now
+			if err := tx.PutOffer(ctx, offer); err != nil {
+				return err
+			}
+		}
+		if err := s.withdrawOffers(ctx, tx, &conv, chatRow.ID, u.ID); err != nil {
+			return err
+		}
+		if err := tx.DeleteQueueEntry(ctx, chatRow.ID); err != nil {
+			return err
+		}
+		if _, err := tx.RecountLoad(ctx, u.ID); err != nil {
+			return err
+		}
+		if u.MissedOffers != 0 {
+			u.MissedOffers = 0
+			if err := tx.UpdateUser(ctx, u); err != nil {
+				return err
+			}
 		}
 		conv.ChatState, conv.AssigneeID, conv.UpdatedAt = model.ChatActive, u.ID, now
 		if err := tx.UpdateConversation(ctx, conv); err != nil {
@@ -352,9 +385,78 @@ func (s *Service) Join(ctx context.Context, a Actor, convID int64) (Conversation
 		if err != nil {
 			return err
 		}
+		k := queueKey{conv.SiteID, conv.DepartmentID}
+		wait := now.Sub(chatRow.RequestedAt)
+		tx.OnCommit(func() {
+			if firstJoin {
+				s.publishWaitSample(conv.DepartmentID, wait)
+			}
+			s.router.kick(k) // the queue moved up
+		})
 		return s.finish(ctx, tx, ref, convID, ev, &view)
 	})
 	return view, err
+}
+
+// joinInvited adds an invited (or transferred-to) agent to an active chat.
+// A transfer completes at once: the agent who handed over leaves.
+func (s *Service) joinInvited(ctx context.Context, tx store.Tx, ref convRef, conv model.Conversation, cv ChatView, u model.User, offer model.Offer, view *ConversationView) error {
+	now := s.now()
+	if err := tx.AddParticipant(ctx, cv.Chat.ID, u.ID, now); err != nil {
+		return err
+	}
+	offer.State, offer.ResolvedAt = model.OfferAccepted, now
+	if err := tx.PutOffer(ctx, offer); err != nil {
+		return err
+	}
+	if _, err := tx.RecountLoad(ctx, u.ID); err != nil {
+		return err
+	}
+	event, body := model.EventJoined, u.Name+" joined the chat"
+	// A transfer takes out the agent who handed over; an assignment by a
+	// supervisor takes out whoever was in the chat.
+	var leaving []int64
+	switch offer.Kind {
+	case model.OfferTransfer:
+		if cv.active(offer.FromUserID) {
+			leaving = []int64{offer.FromUserID}
+		}
+	case model.OfferAssign:
+		for _, p := range cv.Participants {
+			if p.LeftAt.IsZero() {
+				leaving = append(leaving, p.UserID)
+			}
+		}
+	}
+	for _, id := range leaving {
+		if err := tx.RemoveParticipant(ctx, cv.Chat.ID, id, now); err != nil {
+			return err
+		}
+		if _, err := tx.RecountLoad(ctx, id); err != nil {
+			return err
+		}
+	}
+	s.freed(tx, leaving...) // those who handed over have room again
+	if (offer.Kind == model.OfferTransfer || offer.Kind == model.OfferAssign) && offer.FromUserID != 0 {
+		from, err := tx.GetUser(ctx, offer.FromUserID)
+		if err != nil {
+			return err
+		}
+		verb := " transferred the chat to "
+		if offer.Kind == model.OfferAssign {
+			verb = " assigned the chat to "
+		}
+		event, body = model.EventTransferred, from.Name+verb+u.Name
+	}
+	conv.AssigneeID, conv.UpdatedAt = u.ID, now
+	if err := tx.UpdateConversation(ctx, conv); err != nil {
+		return err
+	}
+	ev, err := s.appendEvent(ctx, tx, conv.ID, cv.Chat.ID, event, body)
+	if err != nil {
+		return err
+	}
+	return s.finish(ctx, tx, ref, conv.ID, ev, view)
 }
 
 // finish reloads the conversation and chat after a lifecycle change and
@@ -378,12 +480,21 @@ func (s *Service) finish(ctx context.Context, tx store.Tx, ref convRef, convID i
 }
 
 // Leave takes an agent out of a chat. When the last agent leaves an active
-// chat it goes back to waiting, unassigned, so someone else can take it.
+// chat it goes back to the queue, unassigned, so someone else can take it.
 func (s *Service) Leave(ctx context.Context, a Actor, convID int64) (ConversationView, error) {
 	if !a.IsStaff() {
 		return ConversationView{}, apperr.NotFound("conversation")
 	}
-	ref, err := s.authorize(ctx, a, convID)
+	if _, err := s.authorize(ctx, a, convID); err != nil {
+		return ConversationView{}, err
+	}
+	return s.leave(ctx, a, convID, false)
+}
+
+// leave is Leave without the access check. requeue marks the routing
+// engine taking a disconnected agent out, which it says on the timeline.
+func (s *Service) leave(ctx context.Context, a Actor, convID int64, requeue bool) (ConversationView, error) {
+	ref, err := s.ref(ctx, convID)
 	if err != nil {
 		return ConversationView{}, err
 	}
@@ -400,22 +511,47 @@ func (s *Service) Leave(ctx context.Context, a Actor, convID int64) (Conversatio
 		if err := tx.RemoveParticipant(ctx, cv.Chat.ID, a.User.ID, now); err != nil {
 			return err
 		}
+		if _, err := tx.RecountLoad(ctx, a.User.ID); err != nil {
+			return err
+		}
+		s.freed(tx, a.User.ID)
+		k := queueKey{conv.SiteID, conv.DepartmentID}
 		if cv.activeCount() == 1 {
 			chatRow := cv.Chat
 			chatRow.State = model.ChatWaiting
 			if err := tx.UpdateChat(ctx, chatRow); err != nil {
 				return err
 			}
+			qs, err := s.settingsFor(ctx, tx, k)
+			if err != nil {
+				return err
+			}
+			e, err := s.enqueue(ctx, tx, conv, chatRow, qs)
+			if err != nil {
+				return err
+			}
+			tx.OnCommit(func() { s.router.scheduleMaxWait(e) })
 			conv.ChatState, conv.AssigneeID = model.ChatWaiting, 0
+		} else if conv.AssigneeID == a.User.ID {
+			for _, p := range cv.Participants {
+				if p.LeftAt.IsZero() && p.UserID != a.User.ID {
+					conv.AssigneeID = p.UserID // the ticket follows who is still chatting
+				}
+			}
 		}
 		conv.UpdatedAt = now
 		if err := tx.UpdateConversation(ctx, conv); err != nil {
 			return err
 		}
-		ev, err := s.appendEvent(ctx, tx, conv.ID, cv.Chat.ID, model.EventLeft, a.User.Name+" left the chat")
+		body := a.User.Name + " left the chat"
+		if requeue {
+			body = a.User.Name + " is away; the chat is back in the queue"
+		}
+		ev, err := s.appendEvent(ctx, tx, conv.ID, cv.Chat.ID, model.EventLeft, body)
 		if err != nil {
 			return err
 		}
+		tx.OnCommit(func() { s.router.kick(k) })
 		return s.finish(ctx, tx, ref, convID, ev, &view)
 	})
 	return view, err
@@ -425,64 +561,95 @@ func (s *Service) Leave(ctx context.Context, a Actor, convID int64) (Conversatio
 // chat had been answered, open and unassigned when nobody had joined.
 // Staff must be in the chat (admins may end any chat they can see).
 func (s *Service) End(ctx context.Context, a Actor, convID int64) (ConversationView, error) {
-	ref, err := s.authorize(ctx, a, convID)
-	if err != nil {
+	if _, err := s.authorize(ctx, a, convID); err != nil {
 		return ConversationView{}, err
 	}
 	if err := requireChatWriter(a); err != nil {
 		return ConversationView{}, err
 	}
 	var view ConversationView
-	err = s.st.InTx(ctx, func(tx store.Tx) error {
-		conv, cv, err := s.liveChat(ctx, tx, convID)
+	err := s.st.InTx(ctx, func(tx store.Tx) error {
+		_, cv, err := s.liveChat(ctx, tx, convID)
 		if err != nil {
 			return err
 		}
 		if a.IsStaff() && a.User.Role != model.RoleAdmin && !cv.active(a.User.ID) {
 			return apperr.Conflict("not_a_participant", "join the chat before ending it")
 		}
-		now := s.now()
-		chatRow := cv.Chat
-		wasActive := chatRow.State == model.ChatActive
-		chatRow.State, chatRow.EndedAt, chatRow.EndedBy = model.ChatEnded, now, a.Party
+		var by int64
 		if a.IsStaff() {
-			chatRow.EndedByUserID = a.User.ID
+			by = a.User.ID
 		}
-		switch {
-		case wasActive:
-			chatRow.EndReason = model.EndCompleted
-		case a.IsStaff():
-			chatRow.EndReason = model.EndUnanswered
-		default:
-			chatRow.EndReason = model.EndVisitorLeft
-		}
-		if err := tx.UpdateChat(ctx, chatRow); err != nil {
-			return err
-		}
-		for _, p := range cv.Participants {
-			if p.LeftAt.IsZero() {
-				if err := tx.RemoveParticipant(ctx, chatRow.ID, p.UserID, now); err != nil {
-					return err
-				}
-			}
-		}
-		conv.ChatState, conv.UpdatedAt = model.ChatEnded, now
-		if wasActive {
-			conv.Status = model.StatusClosed
-		} else {
-			conv.Status, conv.AssigneeID = model.StatusOpen, 0
-		}
-		if err := tx.UpdateConversation(ctx, conv); err != nil {
-			return err
-		}
-		body := "The chat was ended by " + authorName(a)
-		ev, err := s.appendEvent(ctx, tx, conv.ID, chatRow.ID, model.EventEnded, body)
-		if err != nil {
-			return err
-		}
-		return s.finish(ctx, tx, ref, convID, ev, &view)
+		view, err = s.endChat(ctx, tx, convID, a.Party, by, model.EventEnded, "The chat was ended by "+authorName(a))
+		return err
 	})
 	return view, err
+}
+
+// endChat ends a conversation's live chat inside tx: participants out,
+// offers withdrawn, out of the queue, the ticket closed if the chat was
+// answered and open and unassigned if not, a timeline line, and a kick of
+// its queue after commit.
+func (s *Service) endChat(ctx context.Context, tx store.Tx, convID int64, by model.Party, byUser int64, event, body string) (ConversationView, error) {
+	conv, cv, err := s.liveChat(ctx, tx, convID)
+	if err != nil {
+		return ConversationView{}, err
+	}
+	ref := convRef{SiteID: conv.SiteID, ContactID: conv.ContactID}
+	now := s.now()
+	chatRow := cv.Chat
+	wasActive := chatRow.State == model.ChatActive
+	chatRow.State, chatRow.EndedAt, chatRow.EndedBy, chatRow.EndedByUserID = model.ChatEnded, now, by, byUser
+	switch {
+	case wasActive:
+		chatRow.EndReason = model.EndCompleted
+	case by == model.PartyVisitor:
+		chatRow.EndReason = model.EndVisitorLeft
+	default:
+		chatRow.EndReason = model.EndUnanswered
+	}
+	if err := tx.UpdateChat(ctx, chatRow); err != nil {
+		return ConversationView{}, err
+	}
+	for _, p := range cv.Participants {
+		if p.LeftAt.IsZero() {
+			if err := tx.RemoveParticipant(ctx, chatRow.ID, p.UserID, now); err != nil {
+				return ConversationView{}, err
+			}
+			if _, err := tx.RecountLoad(ctx, p.UserID); err != nil {
+				return ConversationView{}, err
+			}
+			s.freed(tx, p.UserID)
+		}
+	}
+	if err := s.withdrawOffers(ctx, tx, &conv, chatRow.ID, 0); err != nil {
+		return ConversationView{}, err
+	}
+	if err := tx.DeleteQueueEntry(ctx, chatRow.ID); err != nil {
+		return ConversationView{}, err
+	}
+	conv.ChatState, conv.UpdatedAt = model.ChatEnded, now
+	if wasActive {
+		conv.Status = model.StatusClosed
+	} else {
+		conv.Status, conv.AssigneeID = model.StatusOpen, 0
+	}
+	if err := tx.UpdateConversation(ctx, conv); err != nil {
+		return ConversationView{}, err
+	}
+	ev, err := s.appendEvent(ctx, tx, conv.ID, chatRow.ID, event, body)
+	if err != nil {
+		return ConversationView{}, err
+	}
+	var view ConversationView
+	if err := s.finish(ctx, tx, ref, convID, ev, &view); err != nil {
+		return ConversationView{}, err
+	}
+	k := queueKey{conv.SiteID, conv.DepartmentID}
+	tx.OnCommit(func() {
+		s.router.kick(k)
+	})
+	return view, nil
 }
 
 // MarkRead moves the actor's read mark in a conversation forward.
@@ -630,10 +797,25 @@ func (s *Service) SetPriority(ctx context.Context, a Actor, convID int64, p mode
 	if !p.Valid() {
 		return model.Conversation{}, apperr.Invalid("invalid_priority", "priority is one of low, normal, high, urgent")
 	}
-	return s.updateConversation(ctx, convID, func(_ store.Tx, c *model.Conversation) error {
+	var k *queueKey
+	conv, err := s.updateConversation(ctx, convID, func(tx store.Tx, c *model.Conversation) error {
 		c.Priority = p
-		return nil
+		// A queued chat moves in its queue with its priority.
+		e, err := tx.GetQueueEntry(ctx, c.ChatID)
+		if apperr.IsNotFound(err) || c.ChatID == 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		e.Priority = p
+		k = &queueKey{e.SiteID, e.DepartmentID}
+		return tx.PutQueueEntry(ctx, e)
 	})
+	if err == nil && k != nil {
+		s.router.kick(*k)
+	}
+	return conv, err
 }
 
 // updateConversation applies change to a conversation's ticket fields and
@@ -659,7 +841,8 @@ func (s *Service) updateConversation(ctx context.Context, convID int64, change f
 	return out, err
 }
 
-// SetAvailability sets a staff user's own availability and tells every console.
+// SetAvailability sets a staff user's own availability and tells every
+// console. Going available (or busy with room) lets queues move.
 func (s *Service) SetAvailability(ctx context.Context, a Actor, av model.Availability) (model.User, error) {
 	if !a.IsStaff() {
 		return model.User{}, apperr.Forbidden("staff_only", "staff only")
@@ -674,28 +857,64 @@ func (s *Service) SetAvailability(ctx context.Context, a Actor, av model.Availab
 			return err
 		}
 		u.Availability, u.UpdatedAt = av, s.now()
+		if av == model.Available {
+			u.MissedOffers = 0 // back at the desk
+		}
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return err
 		}
 		out = u
-		// Only colleagues who share a site learn about it (admins see all);
-		// site 0 reaches admins, which covers admins without memberships.
-		sites, err := tx.UserSiteIDs(ctx, u.ID)
-		if err != nil {
-			return err
-		}
-		if len(sites) == 0 {
-			sites = []int64{0}
-		}
-		frame := protocol.Event(bus.TypeAvailability, 0, 0, AvailabilityEvent{UserID: u.ID, Name: u.Name, Availability: av})
-		tx.OnCommit(func() {
-			for _, site := range sites {
-				s.publish(bus.Event{Type: bus.TypeAvailability, SiteID: site, UserID: u.ID, Visibility: model.Internal, Frame: frame})
-			}
-		})
-		return nil
+		return s.announceAvailability(ctx, tx, u)
 	})
+	if err == nil && (av == model.Available || av == model.Busy) {
+		s.kickUserQueues(out.ID)
+	}
 	return out, err
+}
+
+// announceAvailability publishes a user's availability after commit. Only
+// colleagues who share a site learn about it (admins see all); site 0
+// reaches admins, which covers admins without memberships.
+func (s *Service) announceAvailability(ctx context.Context, tx store.Tx, u model.User) error {
+	sites, err := tx.UserSiteIDs(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	if len(sites) == 0 {
+		sites = []int64{0}
+	}
+	frame := protocol.Event(bus.TypeAvailability, 0, 0, AvailabilityEvent{UserID: u.ID, Name: u.Name, Availability: u.Availability})
+	tx.OnCommit(func() {
+		for _, site := range sites {
+			s.publish(bus.Event{Type: bus.TypeAvailability, SiteID: site, UserID: u.ID, Visibility: model.Internal, Frame: frame})
+		}
+	})
+	return nil
+}
+
+// kickUserQueues kicks every queue a user serves: their sites' general
+// queues and their departments'. It reads the store, so it runs apart.
+func (s *Service) kickUserQueues(userID int64) {
+	s.router.async(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		sites, err := s.st.UserSiteIDs(ctx, userID)
+		if err != nil {
+			return
+		}
+		for _, site := range sites {
+			s.router.kick(queueKey{site, 0})
+			depts, err := s.st.ListDepartments(ctx, site)
+			if err != nil {
+				continue
+			}
+			for _, d := range depts {
+				if slices.Contains(d.MemberIDs, userID) {
+					s.router.kick(queueKey{site, d.ID})
+				}
+			}
+		}
+	})
 }
 
 // Rate records the visitor's satisfaction with an ended chat of theirs:

@@ -102,7 +102,7 @@ type StaffMember struct {
 }
 
 // Staff lists the enabled staff who share a site with the actor (every
-// enabled user, for admins), for names, availability and, later, transfers.
+// enabled user, for admins), for names and availability.
 func (s *Service) Staff(ctx context.Context, a Actor) ([]StaffMember, error) {
 	if !a.IsStaff() {
 		return nil, apperr.Forbidden("staff_only", "staff only")

@@ -50,6 +50,7 @@ type Service struct {
 	log      *slog.Logger
 	limits   Limits
 	presence *presence.Registry
+	router   *router
 
 	refs convRefs
 }
@@ -82,8 +83,13 @@ func New(cfg Config) *Service {
 		refs: convRefs{m: make(map[int64]convRef)},
 	}
 	s.presence = presence.New(cfg.Clock, cfg.PresenceTTL, s.publishPresence)
-	// Other nodes' visitors: learnt from their presence announcements.
-	if _, err := cfg.Bus.Subscribe(s.observeRemote); err != nil {
+	s.router = newRouter(s)
+	// Other nodes' visitors (their presence announcements), consoles,
+	// offers and waits.
+	if _, err := cfg.Bus.Subscribe(func(e bus.Event) {
+		s.observeRemote(e)
+		s.router.observe(e)
+	}); err != nil {
 		s.log.Error("subscribe to presence announcements", "err", err)
 	}
 	return s

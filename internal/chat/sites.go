@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/json"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -19,6 +20,8 @@ type SiteInput struct {
 	Key            *string // create only; generated when empty
 	AllowedOrigins *[]string
 	WidgetMode     *model.WidgetMode
+	Routing        *model.RoutingSettings // replaces the whole settings
+	Hours          *json.RawMessage       // null or empty: always open
 }
 
 func requireAdmin(a Actor) error {
@@ -76,6 +79,26 @@ func applySite(s *model.Site, in SiteInput) error {
 		}
 		s.WidgetMode = *in.WidgetMode
 	}
+	if in.Hours != nil {
+		h, err := validateHours(*in.Hours)
+		if err != nil {
+			return err
+		}
+		s.Hours = h
+	}
+	return nil
+}
+
+// applyRouting validates and sets a site's routing settings (it reads the
+// default department through r).
+func applyRouting(ctx context.Context, r store.Reader, s *model.Site, in SiteInput) error {
+	if in.Routing == nil {
+		return nil
+	}
+	if err := validateRouting(ctx, r, s.ID, *in.Routing); err != nil {
+		return err
+	}
+	s.Routing = *in.Routing
 	return nil
 }
 
@@ -98,6 +121,12 @@ func (s *Service) CreateSite(ctx context.Context, a Actor, in SiteInput) (model.
 		}
 		site.Key = *in.Key
 	}
+	if in.Routing != nil && in.Routing.DefaultDepartmentID != 0 {
+		return model.Site{}, apperr.NotFound("department")
+	}
+	if err := applyRouting(ctx, s.st, &site, in); err != nil {
+		return model.Site{}, err
+	}
 	err := s.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateSite(ctx, &site) })
 	return site, err
 }
@@ -119,9 +148,21 @@ func (s *Service) UpdateSite(ctx context.Context, a Actor, id int64, in SiteInpu
 		if err := applySite(&site, in); err != nil {
 			return err
 		}
+		if err := applyRouting(ctx, tx, &site, in); err != nil {
+			return err
+		}
 		out = site
 		return tx.UpdateSite(ctx, site)
 	})
+	if err == nil {
+		// A new strategy, or new hours, may let the site's queues move.
+		s.router.kick(queueKey{id, 0})
+		if depts, err := s.st.ListDepartments(ctx, id); err == nil {
+			for _, d := range depts {
+				s.router.kick(queueKey{id, d.ID})
+			}
+		}
+	}
 	return out, err
 }
 

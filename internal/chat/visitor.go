@@ -31,10 +31,59 @@ type PublicSite struct {
 	Key        string           `json:"key"`
 	Name       string           `json:"name"`
 	WidgetMode model.WidgetMode `json:"widget_mode"`
+	// Open reports business hours now; outside them the widget shows
+	// AfterHoursMessage and the offline form.
+	Open              bool      `json:"open"`
+	NextOpen          time.Time `json:"next_open,omitzero"`
+	AfterHoursMessage string    `json:"after_hours_message,omitempty"`
+	QueueDisplay      string    `json:"queue_display"`
+	// Departments a visitor may choose before the chat (empty: no choice).
+	Departments []PublicDepartment `json:"departments"`
 }
 
-func publicSite(s model.Site) PublicSite {
-	return PublicSite{ID: s.ID, Key: s.Key, Name: s.Name, WidgetMode: s.WidgetMode}
+// PublicDepartment is a department as the pre-chat form lists it.
+type PublicDepartment struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+}
+
+// publicSite describes a site to its visitors, hours included.
+func (s *Service) publicSite(ctx context.Context, site model.Site) (PublicSite, error) {
+	p := PublicSite{ID: site.ID, Key: site.Key, Name: site.Name, WidgetMode: site.WidgetMode,
+		Departments: []PublicDepartment{}}
+	// The hours that apply to a request without a choice: the default
+	// department's, if it has its own.
+	dept, err := s.chooseDepartment(ctx, site, 0)
+	if err != nil {
+		return PublicSite{}, err
+	}
+	qs, err := s.settingsFor(ctx, s.st, queueKey{site.ID, dept})
+	if err != nil {
+		return PublicSite{}, err
+	}
+	now := s.clk.Now()
+	p.Open, p.QueueDisplay = qs.open(now), qs.display
+	if !p.Open {
+		p.AfterHoursMessage = afterHoursMessage(site)
+		if next, ok := qs.hours.NextOpen(now); ok {
+			p.NextOpen = next.UTC()
+		}
+	}
+	depts, err := s.st.ListDepartments(ctx, site.ID)
+	if err != nil {
+		return PublicSite{}, err
+	}
+	for _, d := range depts {
+		p.Departments = append(p.Departments, PublicDepartment{ID: d.ID, Name: d.Name})
+	}
+	return p, nil
+}
+
+func afterHoursMessage(site model.Site) string {
+	if m := site.Routing.AfterHoursMessage; m != "" {
+		return m
+	}
+	return "We are closed right now. Leave us a message and we will reply by email."
 }
 
 // VisitorConversation is a conversation as its visitor sees it: no tags,
@@ -122,7 +171,11 @@ func (s *Service) StartVisitor(ctx context.Context, siteKey, origin string) (Vis
 	if err != nil {
 		return VisitorStart{}, err
 	}
-	return VisitorStart{Token: token, SessionID: v.ID, Site: publicSite(site), Contact: c}, nil
+	ps, err := s.publicSite(ctx, site)
+	if err != nil {
+		return VisitorStart{}, err
+	}
+	return VisitorStart{Token: token, SessionID: v.ID, Site: ps, Contact: c}, nil
 }
 
 // AuthenticateVisitor resolves a visitor token to an actor and its site.
@@ -154,16 +207,19 @@ func (s *Service) AuthenticateVisitor(ctx context.Context, token string) (Actor,
 // RequestChatInput is a visitor's request for a human, with the optional
 // pre-chat form.
 type RequestChatInput struct {
-	Name     string
-	Email    string
-	Body     string // first question, optional
-	ClientID string // required with Body
+	Name         string
+	Email        string
+	Body         string // first question, optional
+	ClientID     string // required with Body
+	DepartmentID int64  // the pre-chat choice; 0: the site's default
 }
 
 // RequestChat asks for a human. If the visitor already has a live chat it is
 // returned (a retried request creates nothing new). Otherwise the newest open
-// conversation gets a new chat, or a new conversation is created. Until
-// routing lands the chat simply waits for any online agent to join.
+// conversation gets a new chat, or a new conversation is created, and the
+// chat enters its department's queue (docs/routing.md). Outside business
+// hours a question is kept as an open ticket instead, and a request without
+// one is refused with outside_business_hours.
 func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput) (VisitorView, error) {
 	if a.Party != model.PartyVisitor {
 		return VisitorView{}, apperr.Forbidden("visitors_only", "only visitors request chats")
@@ -194,6 +250,16 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 	if site.WidgetMode == model.ModeAssistant {
 		return VisitorView{}, apperr.Conflict("humans_not_available", "this site is answered by its assistant only")
 	}
+	dept, err := s.chooseDepartment(ctx, site, in.DepartmentID)
+	if err != nil {
+		return VisitorView{}, err
+	}
+	k := queueKey{site.ID, dept}
+	qs, err := s.settingsFor(ctx, s.st, k)
+	if err != nil {
+		return VisitorView{}, err
+	}
+	afterHours := !qs.open(s.clk.Now())
 	ref := convRef{SiteID: a.SiteID, ContactID: a.ContactID}
 	var (
 		conv     model.Conversation
@@ -201,9 +267,11 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 		msgs     []model.Message
 		created  bool
 		chatView ChatView
+		entry    model.QueueEntry
+		offline  bool
 	)
 	err = s.st.InTx(ctx, func(tx store.Tx) error {
-		msgs, created = nil, false
+		msgs, created, offline, entry = nil, false, false, model.QueueEntry{}
 		now := s.now()
 		if in.Name != "" || in.Email != "" {
 			c, err := tx.GetContact(ctx, a.ContactID)
@@ -233,6 +301,13 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 			if err != nil {
 				return err
 			}
+		} else if afterHours && in.Body == "" {
+			// Nothing to keep (a live chat, had there been one, is returned above).
+			return apperr.Conflict("outside_business_hours", afterHoursMessage(site))
+		} else if afterHours {
+			// Outside business hours the request becomes an open ticket
+			// holding the question, answered later by email.
+			return s.afterHoursTicket(ctx, tx, a, ref, conv, in, site, &conv, &offline)
 		} else {
 			if conv.ID == 0 || conv.Status == model.StatusClosed {
 				conv = model.Conversation{SiteID: a.SiteID, ContactID: a.ContactID, Channel: "widget",
@@ -246,7 +321,11 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 				return err
 			}
 			conv.ChatID, conv.ChatState, conv.Status, conv.UpdatedAt = chatRow.ID, chatRow.State, model.StatusOpen, now
+			conv.DepartmentID, conv.AssigneeID = dept, 0
 			if err := tx.UpdateConversation(ctx, conv); err != nil {
+				return err
+			}
+			if entry, err = s.enqueue(ctx, tx, conv, chatRow, qs); err != nil {
 				return err
 			}
 			ev := model.Message{ConversationID: conv.ID, ChatID: chatRow.ID, AuthorKind: model.PartySystem,
@@ -280,11 +359,14 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 		sent := append([]model.Message(nil), msgs...)
 		notify := created
 		convCopy := conv
+		e := entry
 		tx.OnCommit(func() {
 			s.refs.put(convCopy.ID, ref)
 			if notify {
 				s.publishConversation(convCopy)
 				s.publishChat(ref, view)
+				s.router.scheduleMaxWait(e)
+				s.router.kick(k)
 			}
 			for _, m := range sent {
 				s.publishMessage(ref, m)
@@ -295,7 +377,109 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 	if err != nil {
 		return VisitorView{}, err
 	}
-	return VisitorView{Conversation: visitorConversation(conv), Chat: &chatView}, nil
+	if offline {
+		info := &OfflineInfo{Reason: "after_hours", Message: afterHoursMessage(site)}
+		if next, ok := qs.hours.NextOpen(s.clk.Now()); ok {
+			info.NextOpen = next.UTC()
+		}
+		return VisitorView{Conversation: visitorConversation(conv), Offline: info}, nil
+	}
+	v := VisitorView{Conversation: visitorConversation(conv), Chat: &chatView}
+	if chatView.Chat.State.Live() {
+		if v.Queue, err = s.queueStatusOf(ctx, chatView.Chat.ID); err != nil {
+			return VisitorView{}, err
+		}
+	}
+	return v, nil
+}
+
+// chooseDepartment resolves the pre-chat choice, or the site's default.
+func (s *Service) chooseDepartment(ctx context.Context, site model.Site, chosen int64) (int64, error) {
+	if chosen < 0 {
+		return 0, apperr.NotFound("department")
+	}
+	id := chosen
+	if id == 0 {
+		id = site.Routing.DefaultDepartmentID
+	}
+	if id == 0 {
+		return 0, nil
+	}
+	d, err := s.st.GetDepartment(ctx, id)
+	if apperr.IsNotFound(err) || (err == nil && d.SiteID != site.ID) {
+		if chosen == 0 {
+			return 0, nil // the default was deleted: the general queue
+		}
+		return 0, apperr.NotFound("department")
+	}
+	if err != nil {
+		return 0, err
+	}
+	return d.ID, nil
+}
+
+// afterHoursTicket keeps a question asked outside business hours as an open
+// ticket (the visitor's newest open conversation, or a new one) and sends
+// the site's auto-reply once per conversation.
+func (s *Service) afterHoursTicket(ctx context.Context, tx store.Tx, a Actor, ref convRef, conv model.Conversation, in RequestChatInput, site model.Site, out *model.Conversation, offline *bool) error {
+	now := s.now()
+	if conv.ID == 0 || conv.Status == model.StatusClosed {
+		conv = model.Conversation{SiteID: a.SiteID, ContactID: a.ContactID, Channel: "widget", Status: model.StatusOpen,
+			Priority: model.PriorityNormal, Tags: []string{}, CreatedAt: now, UpdatedAt: now}
+		if err := tx.CreateConversation(ctx, &conv); err != nil {
+			return err
+		}
+	}
+	m, dup, err := s.appendText(ctx, tx, a, conv.ID, 0, in.ClientID, in.Body, nil)
+	if err != nil {
+		return err
+	}
+	sent := []model.Message{}
+	if !dup {
+		sent = append(sent, m)
+	}
+	reply, err := s.autoReply(ctx, tx, conv.ID, site)
+	if err != nil {
+		return err
+	}
+	if reply != nil {
+		sent = append(sent, *reply)
+	}
+	if conv, err = tx.GetConversation(ctx, conv.ID); err != nil {
+		return err
+	}
+	*out, *offline = conv, true
+	c := conv
+	tx.OnCommit(func() {
+		s.refs.put(c.ID, ref)
+		s.publishConversation(c)
+		for _, m := range sent {
+			s.publishMessage(ref, m)
+		}
+	})
+	return nil
+}
+
+// autoReplyClientID makes the after-hours auto-reply once per conversation:
+// the timeline's idempotency key refuses a second one.
+const autoReplyClientID = "auto-reply"
+
+// autoReply appends the site's after-hours auto-reply unless the
+// conversation already has it; nil when none was added.
+func (s *Service) autoReply(ctx context.Context, tx store.Tx, convID int64, site model.Site) (*model.Message, error) {
+	if site.Routing.AutoReply == "" {
+		return nil, nil
+	}
+	m := model.Message{ConversationID: convID, AuthorKind: model.PartySystem, ClientID: autoReplyClientID,
+		Kind: model.KindEvent, Event: model.EventAutoReply, Visibility: model.Public, Body: site.Routing.AutoReply,
+		CreatedAt: s.now()}
+	if err := tx.AppendMessage(ctx, &m); err != nil {
+		if apperr.CodeOf(err) == "duplicate_client_id" {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return &m, nil
 }
 
 // VisitorView is a conversation with its live chat, as a visitor sees it.
@@ -303,6 +487,18 @@ type VisitorView struct {
 	Conversation VisitorConversation `json:"conversation"`
 	Chat         *ChatView           `json:"chat,omitempty"`
 	ReadMarks    []model.ReadMark    `json:"read_marks,omitempty"` // so "Seen" survives a reload
+	// Queue is where the chat stands while nobody has joined it.
+	Queue *QueueStatus `json:"queue,omitempty"`
+	// Offline is set when no live chat could start (outside business
+	// hours): the widget shows the message and the offline form.
+	Offline *OfflineInfo `json:"offline,omitempty"`
+}
+
+// OfflineInfo says why a chat request did not start a live chat.
+type OfflineInfo struct {
+	Reason   string    `json:"reason"` // after_hours
+	Message  string    `json:"message"`
+	NextOpen time.Time `json:"next_open,omitzero"`
 }
 
 // VisitorConversations lists the visitor's own conversations, newest first.
@@ -340,6 +536,11 @@ func (s *Service) VisitorConversation(ctx context.Context, a Actor, id int64) (V
 			return VisitorView{}, err
 		}
 		v.Chat = &cv
+		if cv.Chat.State.Live() {
+			if v.Queue, err = s.queueStatusOf(ctx, c.ChatID); err != nil {
+				return VisitorView{}, err
+			}
+		}
 	}
 	return v, nil
 }
@@ -415,6 +616,15 @@ func (s *Service) LeaveMessage(ctx context.Context, a Actor, in LeaveMessageInpu
 	if err := validateClientID(in.ClientID); err != nil {
 		return VisitorView{}, err
 	}
+	site, err := s.st.GetSite(ctx, a.SiteID)
+	if err != nil {
+		return VisitorView{}, err
+	}
+	qs, err := s.settingsFor(ctx, s.st, queueKey{site.ID, 0})
+	if err != nil {
+		return VisitorView{}, err
+	}
+	closed := !qs.open(s.clk.Now())
 	ref := convRef{SiteID: a.SiteID, ContactID: a.ContactID}
 	var conv model.Conversation
 	err = s.st.InTx(ctx, func(tx store.Tx) error {
@@ -453,6 +663,12 @@ func (s *Service) LeaveMessage(ctx context.Context, a Actor, in LeaveMessageInpu
 		if err != nil {
 			return err
 		}
+		var reply *model.Message
+		if closed {
+			if reply, err = s.autoReply(ctx, tx, conv.ID, site); err != nil {
+				return err
+			}
+		}
 		if conv, err = tx.GetConversation(ctx, conv.ID); err != nil {
 			return err
 		}
@@ -461,6 +677,9 @@ func (s *Service) LeaveMessage(ctx context.Context, a Actor, in LeaveMessageInpu
 			s.refs.put(c2.ID, ref)
 			s.publishConversation(c2)
 			s.publishMessage(ref, m)
+			if reply != nil {
+				s.publishMessage(ref, *reply)
+			}
 		})
 		return nil
 	})

@@ -126,7 +126,7 @@ func (s *socket) handle(data []byte) {
 		if err := s.decode(f, &d); err != nil {
 			return
 		}
-		v, err := s.g.chat.RequestChat(ctx, a, chat.RequestChatInput{Name: d.Name, Email: d.Email, Body: d.Body, ClientID: d.ClientID})
+		v, err := s.g.chat.RequestChat(ctx, a, chat.RequestChatInput{Name: d.Name, Email: d.Email, Body: d.Body, ClientID: d.ClientID, DepartmentID: d.DepartmentID})
 		if err == nil && d.Name != "" {
 			s.setVisitorName(d.Name)
 		}
@@ -152,6 +152,39 @@ func (s *socket) handle(data []byte) {
 			v, err = s.g.chat.Join(ctx, a, d.ConversationID)
 		} else {
 			v, err = s.g.chat.Leave(ctx, a, d.ConversationID)
+		}
+		s.result(f.ID, v, err)
+	case protocol.CmdDecline:
+		var d protocol.ConversationData
+		if err := s.decode(f, &d); err != nil {
+			return
+		}
+		if !a.IsStaff() {
+			s.reply(f.ID, apperr.Invalid("unknown_command", "unknown command type "+f.Type))
+			return
+		}
+		s.result(f.ID, map[string]any{"declined": true}, s.g.chat.Decline(ctx, a, d.ConversationID))
+	case protocol.CmdTransfer, protocol.CmdInvite, protocol.CmdAssign:
+		var d protocol.HandOverData
+		if err := s.decode(f, &d); err != nil {
+			return
+		}
+		if !a.IsStaff() {
+			s.reply(f.ID, apperr.Invalid("unknown_command", "unknown command type "+f.Type))
+			return
+		}
+		if f.Type != protocol.CmdTransfer && d.DepartmentID != 0 {
+			s.reply(f.ID, apperr.Invalid("invalid_"+f.Type, f.Type+" takes a user_id only"))
+			return
+		}
+		var v chat.ConversationView
+		switch f.Type {
+		case protocol.CmdTransfer:
+			v, err = s.g.chat.Transfer(ctx, a, d.ConversationID, chat.TransferInput{UserID: d.UserID, DepartmentID: d.DepartmentID})
+		case protocol.CmdInvite:
+			v, err = s.g.chat.Invite(ctx, a, d.ConversationID, d.UserID)
+		default:
+			v, err = s.g.chat.Assign(ctx, a, d.ConversationID, d.UserID)
 		}
 		s.result(f.ID, v, err)
 	case protocol.CmdAvailable:

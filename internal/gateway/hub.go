@@ -186,6 +186,11 @@ func (h *hub) recipients(e *bus.Event, fn func(*socket)) {
 		}
 		visit(h.bySite[e.SiteID])
 		visit(h.allSites)
+	case bus.TypeQueue:
+		// Where a waiting visitor stands: theirs alone.
+		visit(h.byContact[e.ContactID])
+	case bus.TypeOffer:
+		visit(h.byUser[e.UserID])
 	case bus.TypeAvailability:
 		// One event per site of the user: colleagues of that site, admins,
 		// and the user's own other sockets.

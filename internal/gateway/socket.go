@@ -111,6 +111,10 @@ func (g *Gateway) serve(s *socket) {
 		s.enqueue(item{frame: protocol.Event("hello", 0, 0, map[string]any{
 			"epoch": g.st.Epoch(), "user": s.actor.User, "site_ids": s.actor.SiteIDs, "socket_id": s.id})})
 		g.hub.register(s)
+		// Routing stops offering chats to an agent whose consoles are all
+		// gone, after a grace period (a reload is not a departure).
+		g.chat.StaffConnected(s.actorCopy().User.ID)
+		defer g.chat.StaffDisconnected(s.actorCopy().User.ID)
 		s.armRevalidate()
 	} else {
 		s.timerMu.Lock()

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -333,14 +334,18 @@ func (a *API) download(w http.ResponseWriter, r *http.Request) {
 }
 
 type siteRequest struct {
-	Name           *string           `json:"name"`
-	Key            *string           `json:"key"`
-	AllowedOrigins *[]string         `json:"allowed_origins"`
-	WidgetMode     *model.WidgetMode `json:"widget_mode"`
+	Name           *string                `json:"name"`
+	Key            *string                `json:"key"`
+	AllowedOrigins *[]string              `json:"allowed_origins"`
+	WidgetMode     *model.WidgetMode      `json:"widget_mode"`
+	Routing        *model.RoutingSettings `json:"routing"`
+	// Hours: absent leaves them, null clears them (always open).
+	Hours json.RawMessage `json:"hours"`
 }
 
 func (s siteRequest) input() chat.SiteInput {
-	return chat.SiteInput{Name: s.Name, Key: s.Key, AllowedOrigins: s.AllowedOrigins, WidgetMode: s.WidgetMode}
+	return chat.SiteInput{Name: s.Name, Key: s.Key, AllowedOrigins: s.AllowedOrigins, WidgetMode: s.WidgetMode,
+		Routing: s.Routing, Hours: optionalRaw(s.Hours)}
 }
 
 func (a *API) listSites(w http.ResponseWriter, r *http.Request) {
@@ -383,13 +388,14 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 type userRequest struct {
-	Email    *string     `json:"email"`
-	Name     *string     `json:"name"`
-	Password *string     `json:"password"`
-	Role     *model.Role `json:"role"`
-	Capacity *int        `json:"capacity"`
-	SiteIDs  *[]int64    `json:"site_ids"`
-	Disabled *bool       `json:"disabled"`
+	Email       *string     `json:"email"`
+	Name        *string     `json:"name"`
+	Password    *string     `json:"password"`
+	Role        *model.Role `json:"role"`
+	Capacity    *int        `json:"capacity"`
+	MaxCapacity *int        `json:"max_capacity"`
+	SiteIDs     *[]int64    `json:"site_ids"`
+	Disabled    *bool       `json:"disabled"`
 }
 
 func deref[T any](p *T) T {
@@ -408,7 +414,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 	bodyCall(w, r, http.StatusCreated, false, func(_ int64, req userRequest) (model.User, error) {
 		return a.ident.CreateUser(r.Context(), identity.NewUser{
 			Email: strings.TrimSpace(deref(req.Email)), Name: deref(req.Name), Password: deref(req.Password),
-			Role: deref(req.Role), Capacity: deref(req.Capacity), SiteIDs: deref(req.SiteIDs)})
+			Role: deref(req.Role), Capacity: deref(req.Capacity), MaxCapacity: deref(req.MaxCapacity), SiteIDs: deref(req.SiteIDs)})
 	})
 }
 
@@ -425,7 +431,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
 			return model.User{}, apperr.Conflict("cannot_demote_self", "admins cannot disable or demote themselves")
 		}
 		return a.ident.UpdateUser(r.Context(), id, identity.UserPatch{Name: req.Name, Role: req.Role,
-			Disabled: req.Disabled, Password: req.Password, Capacity: req.Capacity, SiteIDs: req.SiteIDs})
+			Disabled: req.Disabled, Password: req.Password, Capacity: req.Capacity, MaxCapacity: req.MaxCapacity, SiteIDs: req.SiteIDs})
 	})
 }
 
@@ -452,15 +458,16 @@ func (a *API) startVisitor(w http.ResponseWriter, r *http.Request) {
 }
 
 type requestChatRequest struct {
-	Name     string `json:"name"`
-	Email    string `json:"email"`
-	Body     string `json:"body"`
-	ClientID string `json:"client_id"`
+	Name         string `json:"name"`
+	Email        string `json:"email"`
+	Body         string `json:"body"`
+	ClientID     string `json:"client_id"`
+	DepartmentID int64  `json:"department_id"`
 }
 
 func (a *API) requestChat(w http.ResponseWriter, r *http.Request) {
 	bodyCall(w, r, http.StatusOK, false, func(_ int64, req requestChatRequest) (chat.VisitorView, error) {
-		return a.chat.RequestChat(r.Context(), actorFrom(r), chat.RequestChatInput{Name: req.Name, Email: req.Email, Body: req.Body, ClientID: req.ClientID})
+		return a.chat.RequestChat(r.Context(), actorFrom(r), chat.RequestChatInput{Name: req.Name, Email: req.Email, Body: req.Body, ClientID: req.ClientID, DepartmentID: req.DepartmentID})
 	})
 }
 

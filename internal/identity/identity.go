@@ -44,8 +44,11 @@ const (
 	DefaultLoginBurst = 10
 	DefaultCapacity   = 5
 	MaxCapacity       = 100
-	MaxNameRunes      = 200
-	MaxEmailBytes     = 254
+	// DefaultMaxCapacity is the admin maximum of a new user's own capacity
+	// setting (raised to their capacity if an admin gave more).
+	DefaultMaxCapacity = 10
+	MaxNameRunes       = 200
+	MaxEmailBytes      = 254
 )
 
 // Options configure a Service. The zero value is production-ready.
@@ -267,8 +270,11 @@ type NewUser struct {
 	Name     string
 	Password string
 	Role     model.Role
-	Capacity int     // 0: DefaultCapacity
-	SiteIDs  []int64 // sites the user is a member of; each must exist
+	Capacity int // 0: DefaultCapacity
+	// MaxCapacity bounds the capacity the user may set themselves; 0:
+	// DefaultMaxCapacity, or Capacity if higher.
+	MaxCapacity int
+	SiteIDs     []int64 // sites the user is a member of; each must exist
 }
 
 // CreateUser validates in and stores a new user, offline, with its site
@@ -299,6 +305,16 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (model.User, error
 	if err := validateCapacity(capacity); err != nil {
 		return model.User{}, err
 	}
+	maxCapacity := in.MaxCapacity
+	if maxCapacity == 0 {
+		maxCapacity = max(DefaultMaxCapacity, capacity)
+	}
+	if err := validateCapacity(maxCapacity); err != nil {
+		return model.User{}, err
+	}
+	if capacity > maxCapacity {
+		return model.User{}, apperr.Invalid("capacity_above_maximum", "capacity is above max_capacity")
+	}
 	sites, err := normalizeSiteIDs(in.SiteIDs)
 	if err != nil {
 		return model.User{}, err
@@ -317,6 +333,7 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (model.User, error
 		PasswordHash: hash,
 		Availability: model.Offline,
 		Capacity:     capacity,
+		MaxCapacity:  maxCapacity,
 		CreatedAt:    now,
 		UpdatedAt:    now,
 	}
@@ -346,7 +363,10 @@ type UserPatch struct {
 	Disabled *bool
 	Password *string
 	Capacity *int
-	SiteIDs  *[]int64 // replaces the memberships; each site must exist
+	// MaxCapacity bounds the user's own capacity setting; lowering it below
+	// their capacity lowers the capacity too.
+	MaxCapacity *int
+	SiteIDs     *[]int64 // replaces the memberships; each site must exist
 }
 
 // UpdateUser applies p to the user id, with the validation and error codes
@@ -371,6 +391,11 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (model.
 	}
 	if p.Capacity != nil {
 		if err := validateCapacity(*p.Capacity); err != nil {
+			return model.User{}, err
+		}
+	}
+	if p.MaxCapacity != nil {
+		if err := validateCapacity(*p.MaxCapacity); err != nil {
 			return model.User{}, err
 		}
 	}
@@ -409,7 +434,14 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (model.
 		if p.SiteIDs != nil {
 			reconnect = true
 		}
+		if p.MaxCapacity != nil {
+			u.MaxCapacity = *p.MaxCapacity
+			u.Capacity = min(u.Capacity, u.MaxCapacity)
+		}
 		if p.Capacity != nil {
+			if *p.Capacity > u.MaxCapacity {
+				return apperr.Invalid("capacity_above_maximum", "capacity is above max_capacity")
+			}
 			u.Capacity = *p.Capacity
 		}
 		if p.Password != nil {

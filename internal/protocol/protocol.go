@@ -35,6 +35,10 @@ const (
 	CmdJoin        = "join"         // staff: join a chat
 	CmdLeave       = "leave"        // staff: leave a chat
 	CmdAvailable   = "availability" // staff: set my availability
+	CmdDecline     = "decline"      // staff: refuse the chat offered to me
+	CmdTransfer    = "transfer"     // staff: hand my chat to an agent or a department
+	CmdInvite      = "invite"       // staff: ask a colleague into my chat
+	CmdAssign      = "assign"       // supervisor/admin: give a chat to an agent
 )
 
 // Server frame types besides the event types of package bus.
@@ -187,10 +191,19 @@ type PresenceData struct {
 }
 
 type RequestChatData struct {
-	Name     string `json:"name,omitempty"`
-	Email    string `json:"email,omitempty"`
-	Body     string `json:"body,omitempty"` // the first question
-	ClientID string `json:"client_id,omitempty"`
+	Name         string `json:"name,omitempty"`
+	Email        string `json:"email,omitempty"`
+	Body         string `json:"body,omitempty"` // the first question
+	ClientID     string `json:"client_id,omitempty"`
+	DepartmentID int64  `json:"department_id,omitempty"` // the pre-chat choice
+}
+
+// HandOverData is the data of transfer, invite and assign: exactly one
+// target (invite and assign take a user only).
+type HandOverData struct {
+	ConversationID int64 `json:"conversation_id"`
+	UserID         int64 `json:"user_id,omitempty"`
+	DepartmentID   int64 `json:"department_id,omitempty"`
 }
 
 type AvailabilityData struct {

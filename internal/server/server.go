@@ -316,6 +316,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		go func() { <-ctx.Done(); dsrv.Close() }()
 		s.log.Info("profiler listening", "addr", s.cfg.DebugAddr)
 	}
+	// Chats queued before a restart, and deadlines a dead node left, are
+	// picked up here; from now on routing is event-driven.
+	if err := s.Chat.StartRouting(ctx); err != nil {
+		s.log.Error("start routing", "err", err)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	go s.housekeeping()
@@ -365,6 +370,7 @@ func (s *Server) Shutdown() error {
 // Close releases the store and bus without draining (see Shutdown).
 func (s *Server) Close() error {
 	s.stopHousekeeping()
+	s.Chat.StopRouting()
 	var errs []error
 	// The store first: it commits what is queued, and its after-commit
 	// callbacks still publish on the open bus.

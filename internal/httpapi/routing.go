@@ -1,0 +1,133 @@
+package httpapi
+
+// Routing endpoints: offers, hand-overs, capacity, departments.
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"switchboard/internal/apperr"
+	"switchboard/internal/chat"
+	"switchboard/internal/model"
+)
+
+func (a *API) decline(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	if err := a.chat.Decline(r.Context(), actorFrom(r), id); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) assign(w http.ResponseWriter, r *http.Request) {
+	idBody(w, r, func(id int64, req transferRequest) (chat.ConversationView, error) {
+		if req.DepartmentID != 0 {
+			return chat.ConversationView{}, apperr.Invalid("invalid_assign", "assign takes a user_id only")
+		}
+		return a.chat.Assign(r.Context(), actorFrom(r), id, req.UserID)
+	})
+}
+
+func (a *API) invite(w http.ResponseWriter, r *http.Request) {
+	idBody(w, r, func(id int64, req transferRequest) (chat.ConversationView, error) {
+		if req.DepartmentID != 0 {
+			return chat.ConversationView{}, apperr.Invalid("invalid_invite", "invite takes a user_id only")
+		}
+		return a.chat.Invite(r.Context(), actorFrom(r), id, req.UserID)
+	})
+}
+
+type transferRequest struct {
+	UserID       int64 `json:"user_id"`
+	DepartmentID int64 `json:"department_id"`
+}
+
+func (a *API) transfer(w http.ResponseWriter, r *http.Request) {
+	idBody(w, r, func(id int64, req transferRequest) (chat.ConversationView, error) {
+		return a.chat.Transfer(r.Context(), actorFrom(r), id, chat.TransferInput{UserID: req.UserID, DepartmentID: req.DepartmentID})
+	})
+}
+
+func (a *API) transferTargets(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	t, err := a.chat.Targets(r.Context(), actorFrom(r), id)
+	respond(w, r, t, err)
+}
+
+func (a *API) setCapacity(w http.ResponseWriter, r *http.Request) {
+	bodyCall(w, r, http.StatusOK, false, func(_ int64, req struct {
+		Capacity *int `json:"capacity"`
+	}) (model.User, error) {
+		if req.Capacity == nil {
+			return a.chat.SetCapacity(r.Context(), actorFrom(r), -1)
+		}
+		return a.chat.SetCapacity(r.Context(), actorFrom(r), *req.Capacity)
+	})
+}
+
+type departmentRequest struct {
+	SiteID              int64           `json:"site_id"`
+	Name                *string         `json:"name"`
+	Strategy            *string         `json:"strategy"`
+	OfferTimeoutSeconds *int            `json:"offer_timeout_seconds"`
+	MaxWaitSeconds      *int            `json:"max_wait_seconds"`
+	Hours               json.RawMessage `json:"hours"` // absent: unchanged; null: the site's
+	MemberIDs           *[]int64        `json:"member_ids"`
+}
+
+// optionalRaw tells an absent JSON field (nil) from one given, even as null.
+func optionalRaw(raw json.RawMessage) *json.RawMessage {
+	if len(raw) == 0 {
+		return nil
+	}
+	return &raw
+}
+
+func (d departmentRequest) input() chat.DepartmentInput {
+	return chat.DepartmentInput{SiteID: d.SiteID, Name: d.Name, Strategy: d.Strategy,
+		OfferTimeoutSeconds: d.OfferTimeoutSeconds, MaxWaitSeconds: d.MaxWaitSeconds, Hours: optionalRaw(d.Hours), MemberIDs: d.MemberIDs}
+}
+
+func (a *API) listDepartments(w http.ResponseWriter, r *http.Request) {
+	site, err := queryInt(r, "site_id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	ds, err := a.chat.ListDepartments(r.Context(), actorFrom(r), site)
+	respond(w, r, map[string]any{"departments": ds}, err)
+}
+
+func (a *API) createDepartment(w http.ResponseWriter, r *http.Request) {
+	bodyCall(w, r, http.StatusCreated, false, func(_ int64, req departmentRequest) (model.Department, error) {
+		return a.chat.CreateDepartment(r.Context(), actorFrom(r), req.input())
+	})
+}
+
+func (a *API) updateDepartment(w http.ResponseWriter, r *http.Request) {
+	idBody(w, r, func(id int64, req departmentRequest) (model.Department, error) {
+		return a.chat.UpdateDepartment(r.Context(), actorFrom(r), id, req.input())
+	})
+}
+
+func (a *API) deleteDepartment(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	if err := a.chat.DeleteDepartment(r.Context(), actorFrom(r), id); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
