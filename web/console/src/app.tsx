@@ -2,11 +2,13 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { Fragment, type ComponentChildren } from 'preact';
 import { ApiError } from './api';
 import { client, store } from './client';
-import { CommandError } from './socket';
 import { isSet, type Entry } from './store';
 import type { Availability, Conversation, Message, Priority } from './types';
 import { ago, clock, customerName, duration, stars, stateLabel } from './util';
 import { askNotifications, notificationsState } from './notify';
+import { errText, Modal } from './ui';
+import { CapacityControl, HandOverDialog, OfferCards, type HandOverKind } from './routing';
+import { SettingsScreen } from './settings';
 
 // ---------- routing ----------
 
@@ -62,21 +64,6 @@ function useLive(): void {
       clearInterval(t);
     };
   }, []);
-}
-
-function errText(e: unknown): string {
-  if (e instanceof ApiError || e instanceof CommandError) {
-    const map: Record<string, string> = {
-      agent_offline: 'Go online (Available) before joining chats.',
-      chat_already_taken: 'Another agent has already taken this chat.',
-      chat_ended: 'This chat has already ended.',
-      not_a_participant: 'Join the chat before writing to the customer.',
-      supervisor_read_only: 'Supervisors can read but not write to customers.',
-      no_live_chat: 'The customer is not in a live chat, so a reply cannot reach them here. Add an internal note, or answer by email.',
-    };
-    return map[e.code] ?? e.message;
-  }
-  return 'Something went wrong. Try again.';
 }
 
 // ---------- root ----------
@@ -143,7 +130,9 @@ function SignIn() {
 function Shell({ route }: { route: string }) {
   const [help, setHelp] = useState(false);
   const [confirmEnd, setConfirmEnd] = useState(0);
+  const [handOver, setHandOver] = useState<{ id: number; kind: HandOverKind } | null>(null);
   const convId = route.startsWith('c/') ? Number(route.slice(2)) || 0 : 0;
+  const admin = store.me?.role === 'admin';
 
   useEffect(() => {
     const unread = store.totalUnread();
@@ -159,6 +148,7 @@ function Shell({ route }: { route: string }) {
       if (e.key === 'Escape') {
         setHelp(false);
         setConfirmEnd(0);
+        setHandOver(null);
         return;
       }
       if (e.key === '?' && !typing) {
@@ -179,10 +169,24 @@ function Shell({ route }: { route: string }) {
           navigate('c/' + next.id);
           return;
         }
-        case 'KeyJ':
-          if (convId && store.isIncoming(convId)) {
+        case 'KeyJ': {
+          // join (or accept) the open chat, else accept the oldest offer to me
+          if (convId && (store.offerFor(convId) || store.isIncoming(convId))) {
             e.preventDefault();
-            void client.join(convId).catch(() => {});
+            void client.accept(convId).catch(() => {});
+            return;
+          }
+          const offer = store.pendingOffers()[0]?.entry.conv.id;
+          if (offer) {
+            e.preventDefault();
+            void client.accept(offer).then(() => navigate('c/' + offer), () => {});
+          }
+          return;
+        }
+        case 'KeyT':
+          if (convId && store.isMine(convId) && store.entries.get(convId)?.conv.chat_state === 'active') {
+            e.preventDefault();
+            setHandOver({ id: convId, kind: 'transfer' });
           }
           return;
         case 'KeyE':
@@ -214,6 +218,12 @@ function Shell({ route }: { route: string }) {
           e.preventDefault();
           navigate('history');
           return;
+        case 'Digit5':
+          if (store.me?.role === 'admin') {
+            e.preventDefault();
+            navigate('settings');
+          }
+          return;
       }
     };
     window.addEventListener('keydown', onKey);
@@ -221,10 +231,11 @@ function Shell({ route }: { route: string }) {
   }, [convId]);
 
   let screen: ComponentChildren;
-  if (convId) screen = <ConversationScreen id={convId} key={convId} onEnd={() => setConfirmEnd(convId)} />;
+  if (convId) screen = <ConversationScreen id={convId} key={convId} onEnd={() => setConfirmEnd(convId)} onHandOver={(kind) => setHandOver({ id: convId, kind })} />;
   else if (route === 'queue') screen = <QueueScreen />;
   else if (route === 'inbox') screen = <TicketsScreen key="inbox" mode="inbox" />;
   else if (route === 'history') screen = <TicketsScreen key="history" mode="history" />;
+  else if (route === 'settings' && admin) screen = <SettingsScreen />;
   else screen = <ActiveScreen />;
 
   const section = convId ? '' : route || 'active';
@@ -236,6 +247,12 @@ function Shell({ route }: { route: string }) {
           {client.socketState === 'connecting' ? 'Connecting…' : 'Connection lost. Reconnecting…'}
         </div>
       )}
+      {client.notice && (
+        <div class="banner notice" role="status" id="routing-notice">
+          <span>{client.notice}</span>
+          <button class="btn ghost small" onClick={() => client.setNotice('')} aria-label="Dismiss this notice">Dismiss</button>
+        </div>
+      )}
       <div class="body">
         <Nav section={section} />
         <main class="main" id="main">
@@ -244,6 +261,8 @@ function Shell({ route }: { route: string }) {
       </div>
       {help && <HelpOverlay onClose={() => setHelp(false)} />}
       {confirmEnd > 0 && <ConfirmEnd id={confirmEnd} onClose={() => setConfirmEnd(0)} />}
+      {handOver && <HandOverDialog id={handOver.id} kind={handOver.kind} key={handOver.id + handOver.kind} onClose={() => setHandOver(null)} />}
+      <OfferCards />
     </div>
   );
 }
@@ -253,7 +272,6 @@ const availLabels: Record<Availability, string> = { available: 'Available', busy
 function TopBar({ current, onHelp }: { current: number; onHelp: () => void }) {
   const me = store.me!;
   const chips = store.chips();
-  const mine = chips.filter((c) => c.kind !== 'incoming').length;
   const [err, setErr] = useState('');
   return (
     <header class="topbar">
@@ -283,9 +301,7 @@ function TopBar({ current, onHelp }: { current: number; onHelp: () => void }) {
         })}
       </div>
       {err && <span class="topbar-error" role="alert" onClick={() => setErr('')}>{err}</span>}
-      <span class="capacity" title="Chats I am in / my capacity" id="capacity">
-        {mine}/{me.capacity} chats
-      </span>
+      <CapacityControl onErr={setErr} />
       <label class={`availability avail-${me.availability}`}>
         <span class="dot" aria-hidden="true" />
         <span class="sr-only">Availability</span>
@@ -296,7 +312,7 @@ function TopBar({ current, onHelp }: { current: number; onHelp: () => void }) {
         </select>
       </label>
       {notificationsState() === 'default' && (
-        <button class="btn ghost small" id="enable-notifications" onClick={() => void askNotifications().then(() => store.changed())} title="Get a desktop notification for incoming chats and new messages">
+        <button class="btn ghost small" id="enable-notifications" onClick={() => void askNotifications().then(() => store.changed())} title="Get a sound and a desktop notification for chats offered to you, and a notification for new messages">
           Enable notifications
         </button>
       )}
@@ -332,6 +348,7 @@ function Nav({ section }: { section: string }) {
         {item('queue', 'Queue', queued > 0 ? <span class="badge" id="queue-badge">{queued}</span> : null)}
         {item('inbox', 'Inbox')}
         {item('history', 'History')}
+        {store.me?.role === 'admin' && item('settings', 'Settings')}
       </ul>
     </nav>
   );
@@ -555,7 +572,7 @@ function Empty({ title, text }: { title: string; text: string }) {
 
 // ---------- conversation ----------
 
-function ConversationScreen({ id, onEnd }: { id: number; onEnd: () => void }) {
+function ConversationScreen({ id, onEnd, onHandOver }: { id: number; onEnd: () => void; onHandOver: (k: HandOverKind) => void }) {
   const [err, setErr] = useState('');
   useEffect(() => {
     void client.open(id);
@@ -570,6 +587,9 @@ function ConversationScreen({ id, onEnd }: { id: number; onEnd: () => void }) {
   const presence = store.presenceOf(c.contact_id);
   const role = store.me?.role;
   const canEnd = live && (mine || role === 'admin');
+  const offer = store.offerFor(id);
+  const handOff = mine && c.chat_state === 'active';
+  const canAssign = (role === 'supervisor' || role === 'admin') && (incoming || c.chat_state === 'active');
   const takenBy = c.chat_state === 'active' && !mine ? (e.chat?.participants ?? []).filter((p) => !isSet(p.left_at)).map((p) => p.name).join(', ') : '';
   const act = (p: Promise<unknown>) => p.then(() => setErr(''), (x) => setErr(errText(x)));
 
@@ -590,14 +610,19 @@ function ConversationScreen({ id, onEnd }: { id: number; onEnd: () => void }) {
             </div>
           </div>
           <div class="conv-actions">
-            {incoming && <button class="btn primary" id="join" onClick={() => act(client.join(id))}>Join chat</button>}
+            {offer && <button class="btn primary" id="accept-offer" onClick={() => act(client.accept(id))}>Accept</button>}
+            {offer && <button class="btn" id="decline-offer" onClick={() => act(client.decline(id))}>Decline</button>}
+            {incoming && !offer && <button class="btn primary" id="join" onClick={() => act(client.join(id))}>Join chat</button>}
+            {handOff && <button class="btn" id="transfer" onClick={() => onHandOver('transfer')} title="Transfer (Alt+T)">Transfer</button>}
+            {handOff && <button class="btn" id="invite" onClick={() => onHandOver('invite')}>Invite</button>}
+            {canAssign && <button class="btn" id="assign" onClick={() => onHandOver('assign')}>Assign</button>}
             {mine && <button class="btn" id="leave" onClick={() => act(client.leave(id))}>Leave</button>}
             {canEnd && <button class="btn danger" id="end-chat" onClick={onEnd}>End chat</button>}
           </div>
         </header>
         {err && <p class="form-error conv-error" role="alert">{err}</p>}
         <Timeline id={id} />
-        <Composer id={id} canReply={mine} live={live} incoming={incoming} offline={!c.chat_id} email={(e.contact ?? e.brief)?.email ?? ''} onJoin={() => act(client.join(id))} />
+        <Composer id={id} canReply={mine} live={live} incoming={incoming || !!offer} offline={!c.chat_id} email={(e.contact ?? e.brief)?.email ?? ''} onJoin={() => act(offer ? client.accept(id) : client.join(id))} />
       </section>
       <CustomerPanel e={e} onErr={setErr} />
     </div>
@@ -869,23 +894,6 @@ function CustomerPanel({ e, onErr }: { e: Entry; onErr: (s: string) => void }) {
 
 // ---------- overlays ----------
 
-function Modal({ title, onClose, children, id }: { title: string; onClose: () => void; children: ComponentChildren; id: string }) {
-  const ref = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    const prev = document.activeElement as HTMLElement | null;
-    ref.current?.querySelector<HTMLElement>('[data-autofocus]')?.focus();
-    return () => prev?.focus();
-  }, []);
-  return (
-    <div class="overlay" onClick={(e) => e.target === e.currentTarget && onClose()}>
-      <div class="modal" role="dialog" aria-modal="true" aria-labelledby={id + '-title'} id={id} ref={ref}>
-        <h2 id={id + '-title'}>{title}</h2>
-        {children}
-      </div>
-    </div>
-  );
-}
-
 function ConfirmEnd({ id, onClose }: { id: number; onClose: () => void }) {
   const [err, setErr] = useState('');
   const e = store.entries.get(id);
@@ -906,10 +914,11 @@ const shortcuts: [string, string][] = [
   ['Enter', 'Send the message'],
   ['Shift + Enter', 'New line in the message'],
   ['Alt + ↓ / Alt + ↑', 'Next / previous chat in the bar'],
-  ['Alt + J', 'Join the open chat'],
+  ['Alt + J', 'Join the open chat, or accept the chat offered to you'],
+  ['Alt + T', 'Transfer the open chat'],
   ['Alt + E', 'End the open chat (asks first)'],
   ['Alt + A', 'Switch availability'],
-  ['Alt + 1 … 4', 'Active chats, Queue, Inbox, History'],
+  ['Alt + 1 … 5', 'Active chats, Queue, Inbox, History, Settings (admins)'],
   ['Esc', 'Close a dialog'],
 ];
 

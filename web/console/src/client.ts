@@ -3,10 +3,12 @@
 // screens call.
 
 import { api, ApiError, q, setCSRF, setUnauthenticatedHandler } from './api';
-import { StaffSocket, type SocketState } from './socket';
+import { CommandError, StaffSocket, type SocketState } from './socket';
 import { Store } from './store';
-import { notifyOnce } from './notify';
-import type { Availability, ChatView, Conversation, ConversationView, Me, Message, Presence, ReadMark, StaffMember, TypingEvent, User } from './types';
+import { chime, notifyOnce } from './notify';
+import type {
+  Availability, ChatView, Conversation, ConversationView, Me, Message, Offer, OfferEvent, Presence, ReadMark, StaffMember, TransferTargets, TypingEvent, User,
+} from './types';
 
 export const store = new Store();
 
@@ -18,6 +20,10 @@ class Client {
   socketState: SocketState = 'closed';
   openId = 0; // the conversation on screen
   onNavigate: (path: string) => void = () => {};
+  // a routing notice for the agent (an offer missed, set away, an
+  // invitation declined); empty when there is none
+  notice = '';
+  private missedAt = 0;
   private liveReady = false; // replays of the first load do not notify
   private followed = new Set<number>();
   private detailInFlight = new Map<number, Promise<void>>();
@@ -79,8 +85,10 @@ class Client {
   private signedOut(): void {
     this.socket.stop();
     this.me = null;
+    this.notice = '';
     store.me = null;
     store.entries.clear();
+    store.clearOffers();
     this.followed.clear();
     setCSRF('');
     store.changed();
@@ -254,11 +262,55 @@ class Client {
         break;
       case 'availability': {
         const a = data as { user_id: number; name: string; availability: Availability };
+        const mine = !!store.me && a.user_id === store.me.id;
+        const was = store.me?.availability;
         store.applyAvailability(a.user_id, a.name, a.availability);
-        if (this.me && store.me && a.user_id === store.me.id) this.me.user = store.me;
+        if (this.me && store.me && mine) this.me.user = store.me;
+        // routing sets an agent away after missed offers
+        if (mine && a.availability === 'away' && was !== 'away' && Date.now() - this.missedAt < 10000) {
+          this.setNotice('You missed chat offers, so you were set to Away. Set yourself Available to get chats again.');
+        }
         break;
       }
+      case 'offer':
+        this.onOffer(data as OfferEvent);
+        break;
     }
+  }
+
+  private onOffer(ev: OfferEvent): void {
+    const known = store.entries.has(ev.conversation.id);
+    const answer = store.applyOffer(ev);
+    const o = ev.offer;
+    const cid = ev.conversation.id;
+    if (!known) void this.ensureDetail(cid);
+    this.syncFollow(cid);
+    if (answer) {
+      // the answer to my invitation or transfer
+      if (answer.state === 'declined' || answer.state === 'missed') {
+        const who = store.nameOf(answer.user_id);
+        const what = answer.kind === 'invite' ? 'your invitation' : answer.kind === 'transfer' ? 'the transfer' : 'the chat';
+        this.setNotice(answer.state === 'declined' ? `${who} declined ${what}.` : `${who} did not answer ${what}.`);
+      }
+      return;
+    }
+    if (o.state === 'missed') {
+      this.missedAt = Date.now();
+      this.setNotice('A chat offered to you timed out and went back to the queue.');
+      return;
+    }
+    if (o.state !== 'pending') return;
+    this.checkNames([o.from_user_id]);
+    const title = offerTitle(o);
+    chime();
+    // a routed chat was announced as "Incoming chat" already (same key)
+    const key = o.kind === 'route' ? `chat:${o.chat_id}` : `offer:${o.chat_id}:${o.offered_at}`;
+    notifyOnce(key, title, ev.conversation.preview || 'A customer is waiting', () => this.onNavigate('c/' + cid));
+  }
+
+  setNotice(text: string): void {
+    this.notice = text;
+    this.emit();
   }
 
   // open shows a conversation: detail, follow, and read.
@@ -308,12 +360,51 @@ class Client {
   }
 
   join = (id: number) => this.viewCommand('join', id);
+
+  // accept takes the chat offered to me (joining accepts the offer).
+  async accept(id: number): Promise<void> {
+    try {
+      await this.join(id);
+    } catch (e) {
+      if (e instanceof CommandError && offerGone.has(e.code)) store.dropOffer(id);
+      throw e;
+    }
+    store.dropOffer(id);
+  }
+
+  async decline(id: number): Promise<void> {
+    try {
+      await this.socket.command('decline', { conversation_id: id });
+    } catch (e) {
+      if (!(e instanceof CommandError) || !offerGone.has(e.code)) throw e;
+    }
+    store.dropOffer(id);
+  }
+
+  // handOver transfers (to an agent or a department), invites or assigns.
+  async handOver(kind: 'transfer' | 'invite' | 'assign', id: number, target: { user_id: number } | { department_id: number }): Promise<void> {
+    const v = await this.socket.command<ConversationView>(kind, { conversation_id: id, ...target });
+    store.applyView(v);
+    this.syncFollow(id);
+  }
+
+  targets(id: number): Promise<TransferTargets> {
+    return api<TransferTargets>('GET', `/conversations/${id}/transfer-targets`);
+  }
+
+  async setCapacity(capacity: number): Promise<void> {
+    const u = await api<User>('PUT', '/me/capacity', { capacity });
+    store.setMe(u);
+    if (this.me) this.me.user = u;
+  }
   leave = (id: number) => this.viewCommand('leave', id);
   end = (id: number) => this.viewCommand('end_chat', id);
 
   async setAvailability(a: Availability): Promise<void> {
     const u = await api<User>('PUT', '/me/availability', { availability: a });
     store.setMe(u);
+    if (this.me) this.me.user = u;
+    if (a === 'available' || a === 'busy') this.setNotice('');
   }
 
   async setTags(id: number, tags: string[]): Promise<void> {
@@ -336,6 +427,23 @@ class Client {
     for (const c of page.conversations) store.upsertConversation(c);
     this.checkNames(page.conversations.map((c) => c.assignee_id));
     return page;
+  }
+}
+
+// errors that mean the offer is no longer there to answer
+const offerGone = new Set(['no_offer', 'chat_already_taken', 'chat_ended', 'no_live_chat', 'conversation_not_found']);
+
+export function offerTitle(o: Offer): string {
+  const from = o.from_user_id ? store.nameOf(o.from_user_id) : 'a supervisor';
+  switch (o.kind) {
+    case 'invite':
+      return `Invitation from ${from}`;
+    case 'transfer':
+      return `Transfer from ${from}`;
+    case 'assign':
+      return `Assigned by ${from}`;
+    default:
+      return 'New chat';
   }
 }
 

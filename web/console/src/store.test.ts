@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Store } from './store';
 import type { Conversation, Message, User } from './types';
 
-const me: User = { id: 2, email: 'alice@demo.test', name: 'Alice Agent', role: 'agent', disabled: false, availability: 'available', capacity: 5 };
+const me: User = { id: 2, email: 'alice@demo.test', name: 'Alice Agent', role: 'agent', disabled: false, availability: 'available', capacity: 5, max_capacity: 10, load: 0, missed_offers: 0 };
 
 function conv(id: number, over: Partial<Conversation> = {}): Conversation {
   return {
@@ -198,5 +198,69 @@ describe('Store unread counts and chips', () => {
     s.applyTyping(1, { party: 'visitor', name: 'Vera', typing: true });
     s.addMessage(msg(1, 1));
     expect(s.visitorTyping(1)).toBe(null);
+  });
+});
+
+describe('Store offers', () => {
+  const chatView = (id: number, state: 'pending' | 'active' | 'ended', participants: { user_id: number; left_at?: string }[] = []) => ({
+    chat: { id, conversation_id: id, state, requested_at: '2026-11-21T05:00:01Z', offered_at: '', first_joined_at: '', first_response_at: '', ended_at: '' },
+    participants: participants.map((p) => ({ name: 'x', joined_at: '2026-11-21T05:00:02Z', ...p })),
+  });
+  const offer = (chat: number, over: Partial<import('./types').Offer> = {}) => ({
+    chat_id: chat, user_id: 2, kind: 'route' as const, state: 'pending' as const, exclusive: true, offered_at: `2026-11-21T05:00:0${chat}Z`, ...over,
+  });
+
+  function setup(now = () => Date.parse('2026-11-21T05:00:10Z')) {
+    const s = new Store(now);
+    s.setMe(me);
+    return s;
+  }
+
+  it('keeps a pending offer to me until it resolves', () => {
+    const s = setup();
+    expect(s.applyOffer({ offer: offer(1), conversation: conv(1, { chat_state: 'pending' }) })).toBe(null);
+    expect(s.entries.get(1)!.conv.chat_state).toBe('pending'); // the event's conversation is applied
+    expect(s.pendingOffers().map((p) => p.entry.conv.id)).toEqual([1]);
+    expect(s.offerFor(1)?.kind).toBe('route');
+    expect(s.myLoad()).toBe(1);
+    s.applyOffer({ offer: { chat_id: 1, user_id: 2, state: 'withdrawn' }, conversation: conv(1, { chat_state: 'pending', updated_at: '2026-11-21T05:00:09Z' }) });
+    expect(s.pendingOffers()).toEqual([]);
+    expect(s.myLoad()).toBe(0);
+  });
+
+  it('drops a routed offer once the chat is active or ended, and an expired one', () => {
+    const s = setup();
+    s.applyOffer({ offer: offer(1), conversation: conv(1, { chat_state: 'pending' }) });
+    s.applyOffer({ offer: offer(2, { expires_at: '2026-11-21T05:00:09Z' }), conversation: conv(2, { chat_state: 'pending' }) });
+    s.applyOffer({ offer: offer(3, { expires_at: '2026-11-21T05:00:40Z' }), conversation: conv(3, { chat_state: 'pending' }) });
+    expect(s.pendingOffers().map((p) => p.entry.conv.id)).toEqual([1, 3]);
+    s.upsertConversation(conv(1, { chat_state: 'active', assignee_id: 9, updated_at: '2026-11-21T06:00:00Z' }));
+    s.upsertConversation(conv(3, { chat_state: 'ended', updated_at: '2026-11-21T06:00:00Z' }));
+    expect(s.pendingOffers()).toEqual([]);
+  });
+
+  it('an invitation into an active chat stays until I am in it', () => {
+    const s = setup();
+    s.applyOffer({ offer: offer(4, { kind: 'invite', from_user_id: 9 }), conversation: conv(4, { chat_state: 'active', assignee_id: 9 }) });
+    s.applyChat(4, chatView(4, 'active', [{ user_id: 9 }]));
+    expect(s.pendingOffers().map((p) => p.offer.kind)).toEqual(['invite']);
+    s.applyChat(4, chatView(4, 'active', [{ user_id: 9 }, { user_id: 2 }]));
+    expect(s.pendingOffers()).toEqual([]);
+  });
+
+  it('an offer of an older chat of the conversation does not show', () => {
+    const s = setup();
+    s.applyOffer({ offer: offer(5), conversation: conv(5, { chat_state: 'pending', chat_id: 6 }) });
+    expect(s.pendingOffers()).toEqual([]);
+  });
+
+  it('dropOffer forgets it (answered here); answers to my invitations are returned', () => {
+    const s = setup();
+    s.applyOffer({ offer: offer(1), conversation: conv(1, { chat_state: 'pending' }) });
+    s.dropOffer(1);
+    expect(s.pendingOffers()).toEqual([]);
+    const answer = s.applyOffer({ offer: offer(7, { user_id: 9, kind: 'invite', from_user_id: 2, state: 'declined' }), conversation: conv(7, { chat_state: 'active' }) });
+    expect(answer?.state).toBe('declined');
+    expect(s.pendingOffers()).toEqual([]);
   });
 });

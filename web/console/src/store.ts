@@ -3,7 +3,7 @@
 // presence and typing. Pure (no DOM, no network) so it is unit tested.
 
 import type {
-  Availability, ChatView, Contact, ContactBrief, Conversation, ConversationView, Message, Presence, ReadMark, StaffMember, TypingEvent, User,
+  Availability, ChatView, Contact, ContactBrief, Conversation, ConversationView, Message, Offer, OfferEvent, Presence, ReadMark, StaffMember, TypingEvent, User,
 } from './types';
 
 export interface Entry {
@@ -15,6 +15,12 @@ export interface Entry {
 }
 
 export const isSet = (t: string | undefined): boolean => !!t && !t.startsWith('0001-');
+
+// A chat offered to me, as the incoming-offer card shows it.
+export interface PendingOffer {
+  offer: Offer;
+  entry: Entry;
+}
 
 export class Store {
   epoch = '';
@@ -31,6 +37,8 @@ export class Store {
   // whether a contact is on the site, from whichever came last: a list row's
   // `online` or a live presence event
   private contactOnline = new Map<number, boolean>();
+  // chats offered to me and not answered yet (offer events), by chat id
+  private offers = new Map<number, { offer: Offer; convId: number }>();
   private listeners = new Set<() => void>();
   version = 0;
 
@@ -311,6 +319,61 @@ export class Store {
     }
     out.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.id - b.id));
     return out.map(({ id, kind }) => ({ id, kind }));
+  }
+
+  // applyOffer applies an offer event. An offer to me is kept while pending
+  // and dropped when resolved; an offer to someone else (the answer to my
+  // invitation or transfer) is returned for the caller to announce.
+  applyOffer(ev: OfferEvent): Offer | null {
+    if (ev.conversation) this.upsertConversation(ev.conversation);
+    const o = ev.offer;
+    if (!this.me || o.user_id !== this.me.id) {
+      this.changed();
+      return o;
+    }
+    if (o.state === 'pending') this.offers.set(o.chat_id, { offer: o, convId: ev.conversation.id });
+    else this.offers.delete(o.chat_id);
+    this.changed();
+    return null;
+  }
+
+  clearOffers(): void {
+    this.offers.clear();
+  }
+
+  // dropOffer forgets the offer of a conversation's chat (answered here, or
+  // found gone by the server).
+  dropOffer(convId: number): void {
+    for (const [chat, o] of this.offers) if (o.convId === convId) this.offers.delete(chat);
+    this.changed();
+  }
+
+  // pendingOffers lists the offers still open, oldest first: the chat is
+  // still the conversation's live chat, I am not in it yet, nobody else
+  // took a routed chat, and the offer has not expired.
+  pendingOffers(): PendingOffer[] {
+    const now = this.now();
+    const out: PendingOffer[] = [];
+    for (const [chatId, { offer, convId }] of this.offers) {
+      const e = this.entries.get(convId);
+      if (!e || e.conv.chat_id !== chatId || !this.isLive(convId) || this.isMine(convId)) continue;
+      if ((offer.kind === 'route' || offer.kind === 'assign') && e.conv.chat_state === 'active') continue;
+      if (isSet(offer.expires_at) && Date.parse(offer.expires_at!) <= now) continue;
+      out.push({ offer, entry: e });
+    }
+    return out.sort((a, b) => ((a.offer.offered_at ?? '') < (b.offer.offered_at ?? '') ? -1 : 1));
+  }
+
+  offerFor(convId: number): Offer | undefined {
+    return this.pendingOffers().find((p) => p.entry.conv.id === convId)?.offer;
+  }
+
+  // myLoad counts what routing counts: chats I am in plus exclusive offers
+  // I have not answered.
+  myLoad(): number {
+    let n = 0;
+    for (const id of this.entries.keys()) if (this.isMine(id)) n++;
+    return n + this.pendingOffers().filter((p) => p.offer.exclusive !== false).length;
   }
 
   nameOf(userId: number | undefined): string {

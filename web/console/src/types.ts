@@ -12,7 +12,10 @@ export interface User {
   role: 'admin' | 'supervisor' | 'agent';
   disabled: boolean;
   availability: Availability;
-  capacity: number;
+  capacity: number; // my preference: most chats at once
+  max_capacity: number; // the most an admin lets me set
+  load: number; // chats I am in plus exclusive offers I have not answered
+  missed_offers: number;
 }
 
 export interface Me {
@@ -164,4 +167,107 @@ export interface ServerFrame {
   seq?: number;
   data?: unknown;
   error?: { code: string; message: string };
+}
+
+// ---------- routing ----------
+
+export type OfferKind = 'route' | 'assign' | 'invite' | 'transfer';
+export type OfferState = 'pending' | 'accepted' | 'declined' | 'missed' | 'withdrawn';
+
+export interface Offer {
+  chat_id: number;
+  user_id: number;
+  kind?: OfferKind; // withdrawals omit it
+  from_user_id?: number;
+  state: OfferState;
+  exclusive?: boolean;
+  offered_at?: string;
+  expires_at?: string;
+  resolved_at?: string;
+}
+
+export interface OfferEvent {
+  offer: Offer;
+  conversation: Conversation;
+}
+
+export interface TargetAgent {
+  id: number;
+  name: string;
+  availability: Availability;
+  load: number;
+  capacity: number;
+}
+
+export interface TargetDepartment {
+  id: number;
+  name: string;
+  available: number;
+}
+
+export interface TransferTargets {
+  agents: TargetAgent[] | null;
+  departments: TargetDepartment[] | null;
+}
+
+export type Strategy = 'broadcast' | 'round_robin' | 'least_busy' | 'priority';
+export type QueueDisplay = 'position_and_estimate' | 'position' | 'estimate' | 'none';
+
+export interface Interval {
+  start: string; // "HH:MM"
+  end: string;
+}
+
+export interface HoursException {
+  date: string; // YYYY-MM-DD
+  name?: string;
+  intervals: Interval[];
+}
+
+export interface Schedule {
+  time_zone: string;
+  weekly: Interval[][]; // 7 days, index 0 = Sunday
+  exceptions?: HoursException[];
+}
+
+export interface RoutingSettings {
+  strategy?: Strategy | '';
+  offer_timeout_seconds?: number;
+  max_misses?: number;
+  max_wait_seconds?: number;
+  queue_display?: QueueDisplay | '';
+  default_department_id?: number;
+  disconnect_grace_seconds?: number;
+  requeue_after_minutes?: number;
+  queue_message?: string;
+  unanswered_message?: string;
+  after_hours_message?: string;
+  auto_reply?: string;
+}
+
+export interface Site {
+  id: number;
+  key: string;
+  name: string;
+  allowed_origins: string[] | null;
+  widget_mode: string;
+  routing?: RoutingSettings;
+  hours?: Schedule | null;
+  created_at: string;
+}
+
+export interface Department {
+  id: number;
+  site_id: number;
+  name: string;
+  strategy?: Strategy | '';
+  offer_timeout_seconds?: number;
+  max_wait_seconds?: number;
+  hours?: Schedule | null;
+  member_ids: number[] | null;
+  created_at: string;
+}
+
+export interface StaffUser extends User {
+  site_ids: number[] | null;
 }
