@@ -70,7 +70,7 @@ func widgetQuote(s string) string {
 // fixed sleeps).
 func (b *widgetBrowser) waitFor(what, expr string) {
 	b.t.Helper()
-	deadline := time.Now().Add(25 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for {
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+widgetJS(expr)+")"))
@@ -80,7 +80,7 @@ func (b *widgetBrowser) waitFor(what, expr string) {
 		}
 		if time.Now().After(deadline) {
 			var dump string
-			_ = b.evalPage(widgetJS(`(q('.bn') ? q('.bn').outerHTML : '') + ' | ' + (q('.ms') ? q('.ms').outerHTML.slice(-2000) : S.innerHTML.slice(0, 2000))`), &dump)
+			_ = b.evalPage(widgetJS(`(q('.bn') ? q('.bn').outerHTML : '') + ' | ' + (q('.ms') ? q('.ms').outerHTML.slice(-2000) : S.innerHTML.slice(0, 2000)) + ' | ' + (q('form.fm') ? q('form.fm').outerHTML.slice(0, 2000) : '')`), &dump)
 			b.t.Fatalf("timed out waiting for %s (err %v)\nwidget DOM: %s", what, err, dump)
 		}
 		time.Sleep(30 * time.Millisecond)
@@ -310,8 +310,8 @@ func TestWidgetEndToEnd(t *testing.T) {
 	f := aw.waitEvent("chat", func(f frame) bool { return decode[chatEvent](t, f.Data).Chat.State == "waiting" })
 	conv := f.ConversationID
 
-	// Waiting for a human.
-	b.waitFor("waiting banner", `q('.bn') && !q('.bn').hidden && q('.bn').textContent.includes('Waiting for an agent')`)
+	// Waiting for a human: queued, or already offered to Alice (pending).
+	b.waitFor("waiting banner", `q('.bn') && !q('.bn').hidden && /Waiting for an agent|Connecting you to an agent/.test(q('.bn').textContent)`)
 	b.waitFor("question in the timeline", `qa('.ms .m.me .bu').some(e => e.textContent === 'Where is my order?') && !q('.m.pe')`)
 	b.screenshot("3-waiting")
 
@@ -459,7 +459,7 @@ func TestWidgetEndToEnd(t *testing.T) {
 func widgetRatedChat(t *testing.T, b *widgetBrowser) int64 {
 	t.Helper()
 	const expr = `(() => { for (let i = 0; i < localStorage.length; i++) { const k = localStorage.key(i); if (k.startsWith('sb:demo:rated:')) { const r = JSON.parse(localStorage.getItem(k)); if (r && r.sent) return r.chat_id; } } return 0; })()`
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for {
 		var id int64
 		if err := b.evalPage(expr, &id); err == nil && id > 0 {

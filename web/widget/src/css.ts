@@ -18,7 +18,7 @@ export const CSS = `
 .ib{flex:none;background:none;border:0;color:inherit;width:32px;height:32px;border-radius:6px;display:grid;place-items:center;padding:0}
 .ib:hover{background:rgba(0,0,0,.08)}
 .ib svg{width:20px;height:20px;fill:currentColor}
-.bn{padding:8px 14px;font-size:13px;background:#fff7d6;color:#5c4400;border-bottom:1px solid #f0e2a6}
+.bn{white-space:pre-line;padding:8px 14px;font-size:13px;background:#fff7d6;color:#5c4400;border-bottom:1px solid #f0e2a6}
 .bn.err{background:#fde8e7;color:#8a1c13;border-color:#f5c2be}
 .ms{flex:1;overflow-y:auto;margin:0;padding:12px 14px;list-style:none;display:flex;flex-direction:column;gap:6px;background:#f6f7f9}
 .m{max-width:80%;display:flex;flex-direction:column;align-items:flex-start}
@@ -31,6 +31,7 @@ export const CSS = `
 .m .mt{font-size:11px;color:#777;margin:2px 4px}
 .m.pe .bu{opacity:.7}
 .s{align-self:center;font-size:12px;color:#666;text-align:center;padding:2px 8px}
+.s.ar{align-self:stretch;font-size:13px;color:#1d1d1f;background:#fff;border:1px solid #e3e5e8;border-radius:10px;padding:8px 11px;text-align:start;white-space:pre-wrap}
 .ty{padding:0 14px 4px;font-size:12px;color:#555;min-height:18px;background:#f6f7f9}
 .cmp{display:flex;align-items:flex-end;gap:6px;padding:8px 10px;border-top:1px solid #e3e5e8;background:#fff}
 .cmp textarea{flex:1;resize:none;border:1px solid #cfd3d8;border-radius:10px;padding:8px 10px;max-height:120px;min-height:38px;color:#1d1d1f;background:#fff}
@@ -44,8 +45,9 @@ export const CSS = `
 .fm b,.rt b{font-weight:600;font-size:15px}
 .fm label{display:flex;flex-direction:column;gap:4px;font-weight:600;font-size:13px}
 .fm label small{font-weight:400;color:#666}
-.fm input,.fm textarea{border:1px solid #cfd3d8;border-radius:8px;padding:8px 10px;font-weight:400;color:#1d1d1f;background:#fff}
+.fm input,.fm textarea,.fm select{border:1px solid #cfd3d8;border-radius:8px;padding:8px 10px;font-weight:400;color:#1d1d1f;background:#fff}
 .fm [aria-invalid=true]{border-color:#c5221f}
+.lk{align-self:center;background:none;border:0;color:var(--c);text-decoration:underline;padding:4px}
 .fe{color:#c5221f;font-size:12px;font-weight:400}
 .fe:empty{display:none}
 .pr{height:4px;background:#e3e5e8;border-radius:2px;overflow:hidden;margin:0 10px 6px}

@@ -17,9 +17,13 @@ export const STRINGS = {
   start: "Chat with a person",
   invalidEmail: "Please enter a valid email address.",
   required: "Please fill in this field.",
+  department: "Department",
+  anyDepartment: "Any department",
   waiting: "Waiting for an agent to join…",
+  connecting: "Connecting you to an agent…",
   queue: "You are number {n} in the queue",
-  wait: "Estimated wait: about {n} min",
+  wait: "Estimated wait: about {n}",
+  waitSoon: "Estimated wait: less than a minute",
   typing: "{name} is typing…",
   placeholder: "Write a message…",
   send: "Send",
@@ -52,6 +56,13 @@ export const STRINGS = {
   offlineSend: "Send message",
   offlineDone: "Thanks! We will get back to you by email.",
   offlineUnavailable: "Messages can’t be left right now. Please try again later.",
+  closed: "We are closed right now. Leave us a message and we will reply by email.",
+  nextOpen: "We open again: {n}",
+  kept: "Your message was kept: we will answer you by email.",
+  keptNoEmail: "Your message was kept. Leave us your email address so that we can answer you.",
+  unanswered: "Sorry, nobody could answer in time. Leave us a message and we will reply by email.",
+  leaveMessage: "Leave us a message",
+  back: "Back to the chat",
 };
 
 export type StringKey = keyof typeof STRINGS;

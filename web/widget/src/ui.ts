@@ -12,6 +12,7 @@
 //   kept in localStorage, and is sent again with the same client_id until it
 //   is acknowledged: the server stores it exactly once.
 import { CSS } from "./css";
+import { fill, queueLines, whenWords, type QueueStatus } from "./fmt";
 import { STRINGS, type StringKey } from "./strings";
 import type { Identity, MountContext, UIHandle, WidgetConfig } from "./types";
 
@@ -44,7 +45,7 @@ interface Participant {
   avatar_url?: string;
 }
 interface ChatView {
-  chat: { id: number; state: string; queue_position?: number; estimated_wait_seconds?: number };
+  chat: { id: number; state: string; end_reason?: string };
   participants: Participant[] | null;
 }
 interface Pending {
@@ -54,6 +55,23 @@ interface Pending {
   body: string;
   att?: Att;
   at: string;
+  dept?: number; // the pre-chat department choice (request only)
+}
+/** What POST /sessions says about the site (kept in localStorage: a
+ * returning visitor does not ask again). */
+interface Site {
+  name?: string;
+  open?: boolean;
+  next_open?: string;
+  after_hours_message?: string;
+  queue_display?: string;
+  departments?: { id: number; name: string }[];
+}
+/** Why no live chat can start now: outside business hours. */
+interface Off {
+  message?: string;
+  next_open?: string;
+  until?: number; // believed until then: the next opening, else for 10 minutes
 }
 interface Problem {
   code: string;
@@ -115,10 +133,8 @@ function mount(ctx: MountContext): UIHandle {
   let identity: Identity = ctx.identity;
   const api = base + "/api/v1/visitor";
   const prefix = "sb:" + site + ":";
-  const t = (k: StringKey, n?: number | string, name?: string) =>
-    ((cfg.strings && cfg.strings[k]) || STRINGS[k])
-      .replace("{n}", String(n ?? ""))
-      .replace("{name}", name ?? String(n ?? ""));
+  const str = (k: StringKey) => (cfg.strings && cfg.strings[k]) || STRINGS[k];
+  const t = (k: StringKey, n?: number | string, name?: string) => fill(str(k), n, name);
 
   // ---- storage (per site key) ----
   const get = <T>(k: string, d: T): T => {
@@ -169,6 +185,20 @@ function mount(ctx: MountContext): UIHandle {
   let notice = "";
   let humansUnavailable = false;
   let offlineSent = false;
+  let info = get<Site>("site", {});
+  let off = get<Off | null>("off", null); // outside business hours, as last heard
+  let kept = false; // a question asked after hours came back kept as a ticket
+  let offView = false; // the offline form, asked for from the timeline
+  let dept = get("dept", 0);
+  const queues = new Map<number, QueueStatus>(); // conversation id -> place in the queue
+  // A chat view or queue place in a reply (the request_chat ack, the REST
+  // fetch after subscribing) can be older than an event that arrived while
+  // it was on its way: routing moves a chat on within milliseconds. Each
+  // event is numbered as it arrives; a reply is used only if no event of
+  // its kind for that conversation came after the request was made.
+  let evN = 0;
+  const evAt = new Map<string, number>(); // "c"|"q" + conversation id -> number of its last event
+  const fresh = (k: string, since: number) => (evAt.get(k) || 0) <= since;
   let typingName = "";
   let typingTimer = 0;
   let shown = false; // panel visible
@@ -212,6 +242,40 @@ function mount(ctx: MountContext): UIHandle {
   }
 
   const live = () => LIVE.includes(chatState);
+  // Closed: outside business hours, until the next opening time passes (or,
+  // when the server did not say when, for a while: a request made after
+  // that learns again, and a stale "closed" would hide the pre-chat form).
+  const closed = () => !!off && Date.now() < (off.until as number);
+  let offTimer = 0;
+  function setOff(o: Off | null) {
+    off = o && { ...o, until: o.until || (o.next_open ? Date.parse(o.next_open) : Date.now() + 6e5) };
+    put("off", off);
+    clearTimeout(offTimer);
+    const ms = off ? (off.until as number) - Date.now() : 0;
+    if (ms > 0 && ms < 2e9) offTimer = window.setTimeout(render, ms + 1000);
+    render();
+  }
+  // The site's message when the chat ended with nobody answering, else "".
+  function unanswered(): string {
+    if (chatState !== "ended") return "";
+    let ev: Msg | undefined;
+    for (const m of msgs.values())
+      if (m.kind === "event" && /^(chat_requested|joined|ended|unanswered)$/.test(m.event || "") && (!ev || m.seq > ev.seq)) ev = m;
+    if (ev && ev.event === "unanswered") return ev.body || t("unanswered");
+    return chat && chat.chat.end_reason === "unanswered" ? t("unanswered") : "";
+  }
+  // Where the current chat stands in the queue (events, replies, fetches).
+  const place = () => {
+    const q = queues.get(conv);
+    return q && (!chat || q.chat_id === chat.chat.id) ? q : null;
+  };
+  // "We open again: <time datetime=…>Monday 9:00 AM</time>", or nothing.
+  function nextOpen(iso?: string): Node[] {
+    const w = whenWords(iso, new Date(), cfg.locale);
+    if (!w) return [];
+    const [a, b = ""] = str("nextOpen").split("{n}");
+    return [h("span", { class: "no" }, a, h("time", { datetime: iso as string }, w), b)];
+  }
   const agent = () => (chat && (chat.participants || []).find((p) => !p.left_at)) || null;
   const maxSeq = () => {
     let m = 0;
@@ -254,7 +318,7 @@ function mount(ctx: MountContext): UIHandle {
     emojiBtn.setAttribute("aria-label", t("emoji"));
     emojis.setAttribute("aria-label", t("emoji"));
     sendBtn.textContent = t("send");
-    formKey = "";
+    formKey = bannerKey = "";
     render();
   }
 
@@ -270,27 +334,42 @@ function mount(ctx: MountContext): UIHandle {
           .toUpperCase()
       : "";
     if (!a) avatar.append(icon(ICONS.chat));
-    sub.textContent = !ws || !authed ? (fatal ? "" : t("subtitle")) : a ? t("online") : t("subtitle");
+    sub.textContent = fatal || (closed() && !live()) ? "" : a && ws && authed ? t("online") : t("subtitle");
     endBtn.hidden = !live() || !conv;
 
-    // banner: fatal error > notice > connection > waiting/queue > ended
-    let b = "";
+    // banner: fatal error > notice > connection > waiting/queue > kept
+    // after hours > closed > ended
+    let b: string[] = [];
+    let next = "";
     let err = false;
-    if (fatal) (b = fatal), (err = true);
-    else if (notice) (b = notice), (err = true);
-    else if (connLost) b = t("reconnecting");
-    else if (chatState === "waiting" || chatState === "pending") {
-      b = t("waiting");
-      const c = chat && chat.chat;
-      if (c && c.queue_position) b += " " + t("queue", c.queue_position) + ".";
-      if (c && c.estimated_wait_seconds) b += " " + t("wait", Math.ceil(c.estimated_wait_seconds / 60)) + ".";
-    } else if (chatState === "ended" && conv && !out.length) b = t("ended");
-    banner.textContent = b;
-    banner.hidden = !b;
-    banner.className = err ? "bn err" : "bn";
-    banner.setAttribute("role", err ? "alert" : "status");
+    if (fatal) (b = [fatal]), (err = true);
+    else if (notice) (b = [notice]), (err = true);
+    else if (connLost) b = [t("reconnecting")];
+    else if (chatState === "waiting" || chatState === "pending")
+      b = queueLines(chatState, place(), info.queue_display, {
+        waiting: t("waiting"),
+        connecting: t("connecting"),
+        queue: str("queue"),
+        wait: str("wait"),
+        waitSoon: t("waitSoon"),
+      }, cfg.locale);
+    else if (kept && conv) b = [t(identity.email ? "kept" : "keptNoEmail")];
+    else if (conv && !live() && !out.length) {
+      if (closed() && !unanswered()) (b = [(off && off.message) || t("closed")]), (next = (off && off.next_open) || "");
+      else if (chatState === "ended") b = [t("ended")];
+    }
+    // Rewritten only when it changes: a live region re-announces what it is given.
+    const bk = JSON.stringify([b, next, err]);
+    if (bk !== bannerKey) {
+      bannerKey = bk;
+      banner.textContent = b.join("\n");
+      if (next) banner.append("\n", ...nextOpen(next));
+      banner.hidden = !b.length;
+      banner.className = err ? "bn err" : "bn";
+      banner.setAttribute("role", err ? "alert" : "status");
+    }
 
-    const showForm = !fatal && !conv && !out.length;
+    const showForm = !fatal && (offView || (!conv && !out.length));
     form.hidden = !showForm;
     list.hidden = showForm;
     composer.hidden = showForm || !!fatal;
@@ -300,46 +379,78 @@ function mount(ctx: MountContext): UIHandle {
     typing.textContent = typingName ? t("typing", typingName) : "";
   }
 
+  // The form in place of the timeline: the pre-chat form, or the offline
+  // form ("leave us a message": no humans, outside business hours, or asked
+  // for after a chat nobody answered), or its confirmation.
+  let bannerKey = "";
   let formKey = "";
+  let formMode = "";
+  const fieldEls = () =>
+    Array.from(form.querySelectorAll<HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement>("input,textarea,select"));
   function drawForm() {
-    const key = humansUnavailable ? (offlineSent ? "done" : "offline") : "prechat";
+    const isOff = humansUnavailable || closed() || offView;
+    const mode = isOff ? (offlineSent && !offView ? "done" : "offline") : "prechat";
+    const shut = isOff && closed() && !offView;
+    const intro = mode === "prechat" ? t("prechatIntro") : shut ? (off && off.message) || t("closed") : t("offlineIntro");
+    const next = shut ? (off && off.next_open) || "" : "";
+    const depts = mode === "prechat" ? info.departments || [] : [];
+    const key = JSON.stringify([mode, intro, next, depts, identity.name, identity.email, offView]);
     if (key === formKey) return;
     formKey = key;
+    formMode = mode;
+    // What the visitor already typed survives a redraw (the site's hours
+    // or departments arriving while the form is on screen).
+    const typed: Record<string, string> = {};
+    for (const el of fieldEls()) typed[el.name] = el.value;
+    const had = root.activeElement as HTMLInputElement | null;
+    const focused = had && form.contains(had) ? had.name : "";
     form.textContent = "";
-    if (key === "done") {
+    if (mode === "done") {
       form.append(h("p", { role: "status" }, t("offlineDone")));
       return;
     }
     const pc = cfg.prechat || {};
     const fields: [string, string, string, string][] = []; // name, label, mode, type
     const nameMode = identity.name ? "hidden" : pc.name || "optional";
-    const emailMode = identity.email ? "hidden" : humansUnavailable ? "required" : pc.email || "optional";
+    const emailMode = identity.email ? "hidden" : isOff ? "required" : pc.email || "optional";
     if (nameMode !== "hidden") fields.push(["name", t("name"), nameMode, "text"]);
     if (emailMode !== "hidden") fields.push(["email", t("email"), emailMode, "email"]);
+    if (depts.length) fields.push(["dept", t("department"), "optional", "select"]);
     fields.push(["body", t("question"), "required", "textarea"]);
     form.append(
-      h("p", {}, h("b", {}, humansUnavailable ? t("offlineTitle") : cfg.greeting || t("greeting"))),
-      h("p", {}, humansUnavailable ? t("offlineIntro") : t("prechatIntro")),
+      h("p", {}, h("b", {}, isOff ? t("offlineTitle") : cfg.greeting || t("greeting"))),
+      h("p", { dir: "auto" }, intro),
+      ...nextOpen(next),
     );
-    for (const [n, label, mode, type] of fields) {
+    for (const [n, label, fm, type] of fields) {
       const id = "sb-f-" + n;
       const input =
         type === "textarea"
-          ? h("textarea", { name: n, id, rows: "3", required: mode === "required" })
-          : h("input", { name: n, id, type, required: mode === "required", autocomplete: n === "body" ? "off" : n });
+          ? h("textarea", { name: n, id, rows: "3", required: fm === "required" })
+          : type === "select"
+            ? h("select", { name: n, id }, h("option", { value: "" }, t("anyDepartment")))
+            : h("input", { name: n, id, type, required: fm === "required", autocomplete: n });
+      for (const d of depts) (input as HTMLSelectElement).append(h("option", { value: String(d.id), selected: d.id === dept }, d.name));
       const errEl = h("span", { class: "fe", id: id + "-e", "aria-live": "polite" });
       input.setAttribute("aria-describedby", errEl.id);
-      form.append(
-        h("label", { for: id }, label, mode === "optional" ? h("small", {}, " " + t("optional")) : "", input, errEl),
-      );
+      form.append(h("label", { for: id }, label, fm === "optional" ? h("small", {}, " " + t("optional")) : "", input, errEl));
     }
-    form.append(h("button", { type: "submit", class: "sd" }, humansUnavailable ? t("offlineSend") : t("start")));
+    for (const el of fieldEls()) {
+      if (typed[el.name]) el.value = typed[el.name];
+      if (el.name === focused) el.focus();
+    }
+    form.append(h("button", { type: "submit", class: "sd" }, isOff ? t("offlineSend") : t("start")));
+    if (offView) {
+      const back = h("button", { type: "button", class: "lk" }, t("back"));
+      back.onclick = () => ((offView = false), render());
+      form.append(back);
+    }
   }
 
   function validateForm(): Record<string, string> | null {
     const v: Record<string, string> = {};
     let first: HTMLElement | null = null;
-    for (const el of Array.from(form.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>("input,textarea"))) {
+    for (const el of fieldEls()) {
       const val = el.value.trim();
       let e = "";
       if (el.required && !val) e = t("required");
@@ -364,7 +475,10 @@ function mount(ctx: MountContext): UIHandle {
     if (v.name) identity.name = v.name;
     if (v.email) identity.email = v.email;
     put("who", { name: identity.name, email: identity.email });
-    if (humansUnavailable) return void leaveMessage(v);
+    if (formMode !== "prechat") return void leaveMessage(v);
+    dept = +v.dept || 0;
+    put("dept", dept);
+    form.reset(); // sent: not to be restored into the next form
     enqueue(v.body);
     text.focus();
   });
@@ -374,7 +488,11 @@ function mount(ctx: MountContext): UIHandle {
     let el = nodes.get(key);
     if (el) return el;
     if (!pending && (m as Msg).kind === "event") {
-      el = h("li", { class: "s" }, (m as Msg).body);
+      // System lines (joined, left, transferred, ended…) as the server
+      // words them; the site's own texts (after-hours auto-reply, the
+      // unanswered message) in a box.
+      const ev = (m as Msg).event || "";
+      el = h("li", { class: ev === "auto_reply" || ev === "unanswered" ? "s ar" : "s", dir: "auto" }, (m as Msg).body);
     } else {
       const mine = pending || (m as Msg).author_kind === "visitor";
       const bubble = h("div", { class: "bu", dir: "auto" });
@@ -464,12 +582,16 @@ function mount(ctx: MountContext): UIHandle {
       (el.lastChild as HTMLElement).textContent = t("sending");
       items.push(el);
     }
-    if (chatState === "ended" && conv) items.push(ratingNode());
+    const nobody = unanswered() || (chat && chat.chat.end_reason === "visitor_left");
+    if (chatState === "ended" && conv && !nobody) items.push(ratingNode());
+    else if (conv && !live() && !out.length && (nobody || closed() || humansUnavailable) && !(kept && identity.email))
+      items.push(offCard());
     const keep = new Set(items);
     for (const [k, el] of nodes) if (!keep.has(el)) el.remove(), k.startsWith("p:") && nodes.delete(k);
     items.forEach((el, i) => {
       if (list.children[i] !== el) list.insertBefore(el, list.children[i] || null);
     });
+    while (list.children.length > items.length) (list.lastChild as Element).remove(); // a rating or card no longer due
     if (atBottom || !shown) list.scrollTop = list.scrollHeight;
   }
 
@@ -530,6 +652,24 @@ function mount(ctx: MountContext): UIHandle {
     if (ratingErr) box.append(h("span", { class: "rte", role: "alert" }, ratingErr));
     return box;
   }
+  // After a chat nobody answered, or when nobody can chat: the offline form
+  // on request, then its confirmation.
+  let cardEl: HTMLElement | null = null;
+  function offCard(): HTMLElement {
+    const k = String(offlineSent);
+    if (cardEl && cardEl.dataset.k === k) return cardEl;
+    const b = h("button", { type: "button", class: "sd" }, t("leaveMessage"));
+    b.onclick = () => {
+      offView = true;
+      render();
+      queueMicrotask(() => {
+        const f = form.querySelector<HTMLElement>("input,textarea");
+        if (f) f.focus();
+      });
+    };
+    cardEl = h("li", { class: "rt", "data-k": k }, offlineSent ? h("span", { role: "status" }, t("offlineDone")) : b);
+    return cardEl;
+  }
   const lastChatId = () => {
     let id = 0;
     for (const m of msgs.values()) if (m.chat_id && m.chat_id > id) id = m.chat_id;
@@ -563,6 +703,7 @@ function mount(ctx: MountContext): UIHandle {
     }
     notice = "";
     const p: Pending = { cid: uid(), kind: live() && conv ? "send" : "req", conv, body, att, at: new Date().toISOString() };
+    if (p.kind === "req" && dept) p.dept = dept;
     out.push(p);
     put("out", out);
     stopTyping();
@@ -590,8 +731,24 @@ function mount(ctx: MountContext): UIHandle {
             const d: Record<string, unknown> = { body: p.body, client_id: p.cid };
             if (identity.name) d.name = identity.name.slice(0, 200);
             if (identity.email) d.email = identity.email;
+            if (p.dept) d.department_id = p.dept;
+            const since = evN;
             const v = await req("request_chat", d);
-            await adopt(v.conversation.id, v.chat);
+            const id: number = v.conversation.id;
+            if (v.offline) {
+              // Outside business hours: the question was kept as a ticket.
+              kept = true;
+              chat = null;
+              chatState = v.conversation.chat_state || "";
+              setOff({ message: v.offline.message, next_open: v.offline.next_open });
+              await adopt(id);
+            } else {
+              kept = false;
+              if (off) setOff(null);
+              const q: QueueStatus | undefined = v.queue;
+              if (q && fresh("q" + id, since)) queues.set(id, q);
+              await adopt(id, fresh("c" + id, since) ? v.chat : null);
+            }
           }
           done(p);
         } catch (e) {
@@ -601,7 +758,11 @@ function mount(ctx: MountContext): UIHandle {
           if (code === "humans_not_available") {
             humansUnavailable = true;
             formKey = "";
-          } else notice = t("notSent", p.body.slice(0, 40)) + " — " + ((e as Problem).message || t("errorGeneric"));
+          } else if (code === "outside_business_hours") setOff({ message: (e as Problem).message });
+          else {
+            if (code === "department_not_found") (dept = 0), put("dept", 0);
+            notice = t("notSent", p.body.slice(0, 40)) + " — " + ((e as Problem).message || t("errorGeneric"));
+          }
           render();
         }
       }
@@ -624,7 +785,7 @@ function mount(ctx: MountContext): UIHandle {
       if (isLive) ctx.emit("message", { body: m.body, author: m.author_name, seq: m.seq, at: m.created_at });
     }
     if (m.event === "chat_requested" || m.event === "joined") chatState = m.event === "joined" ? "active" : "waiting";
-    if (m.event === "ended") chatState = "ended";
+    if (m.event === "ended" || m.event === "unanswered") chatState = "ended";
     saveSoon();
     render();
     readSoon();
@@ -715,8 +876,11 @@ function mount(ctx: MountContext): UIHandle {
       }
     }
     try {
-      const v = await rest("GET", "/conversations/" + conv);
-      if (v.chat) chat = v.chat;
+      const since = evN;
+      const id = conv;
+      const v = await rest("GET", "/conversations/" + id);
+      if (id !== conv) return;
+      if (v.queue && fresh("q" + id, since)) queues.set(id, v.queue);
       // read marks: "Seen" survives a reload
       for (const r of v.read_marks || []) {
         if (r.conversation_id !== conv) continue;
@@ -724,7 +888,11 @@ function mount(ctx: MountContext): UIHandle {
           if (r.seq > myRead) (myRead = r.seq), put("read:" + conv, myRead), unread();
         } else if (r.seq > agentRead) agentRead = r.seq;
       }
-      chatState = (v.chat && v.chat.chat.state) || v.conversation.chat_state || "";
+      // unless a chat event during the fetch told newer
+      if (fresh("c" + id, since)) {
+        if (v.chat) chat = v.chat;
+        chatState = (v.chat && v.chat.chat.state) || v.conversation.chat_state || "";
+      }
       render();
     } catch (_) {
       /* the socket events will tell */
@@ -775,6 +943,10 @@ function mount(ctx: MountContext): UIHandle {
     if (r.status === 201 && j.token) {
       token = j.token;
       setToken(token);
+      const s: Site = j.site || {};
+      info = { name: s.name, queue_display: s.queue_display, departments: s.departments || [] };
+      put("site", info);
+      setOff(s.open === false ? { message: s.after_hours_message, next_open: s.next_open } : null);
       return true;
     }
     if (j.code === "origin_not_allowed") fatal = t("errorOrigin");
@@ -881,13 +1053,20 @@ function mount(ctx: MountContext): UIHandle {
         addMsg(d, !replaying);
         break;
       case "chat":
+        evAt.set("c" + f.conversation_id, ++evN);
         if (f.conversation_id === conv) {
           chat = d;
           chatState = d.chat.state;
+          if (live()) kept = false;
           if (chatState === "ended") typingName = "";
           saveSoon();
           render();
         } else if (LIVE.includes(d.chat.state)) adopt(f.conversation_id, d).catch(() => 0); // a chat started in another tab
+        break;
+      case "queue":
+        evAt.set("q" + f.conversation_id, ++evN);
+        queues.set(f.conversation_id, d);
+        render();
         break;
       case "typing":
         if (d.party !== "visitor" && f.conversation_id === conv) {
@@ -1031,7 +1210,9 @@ function mount(ctx: MountContext): UIHandle {
     try {
       await rest("POST", "/tickets", { name: v.name || identity.name || "", email: v.email || identity.email, body: v.body, client_id: offlineCid });
       offlineCid = "";
+      form.reset();
       offlineSent = true;
+      offView = false;
       formKey = "";
       notice = "";
     } catch (_) {
@@ -1086,7 +1267,7 @@ function mount(ctx: MountContext): UIHandle {
     }
     if (e.key !== "Tab") return;
     const f = Array.from(
-      panel.querySelectorAll<HTMLElement>("button,textarea,input,[tabindex]:not([tabindex='-1'])"),
+      panel.querySelectorAll<HTMLElement>("button,textarea,input,select,[tabindex]:not([tabindex='-1'])"),
     ).filter((el) => !el.hasAttribute("disabled") && el.tabIndex >= 0 && el.offsetParent !== null);
     if (!f.length) return;
     const cur = root.activeElement;
@@ -1104,14 +1285,16 @@ function mount(ctx: MountContext): UIHandle {
     myRead = agentRead = readSent = 0;
     for (const el of nodes.values()) el.remove();
     nodes.clear();
-    ratingEl = null;
-    humansUnavailable = offlineSent = false;
+    ratingEl = cardEl = null;
+    humansUnavailable = offlineSent = kept = offView = false;
+    queues.clear();
     formKey = "";
   }
 
   const saved = get<{ name?: string; email?: string }>("who", {});
   if (!identity.name && saved.name) identity.name = saved.name;
   if (!identity.email && saved.email) identity.email = saved.email;
+  if (off) setOff(off);
   applyConfig();
   connect();
 
