@@ -129,13 +129,13 @@ func (s *Service) settingsFor(ctx context.Context, r store.Reader, k queueKey) (
 // routingAgents converts users to what the pure rules need. Round robin's
 // turn and least busy's "idle longest" tie-break both read LastOfferAt: the
 // agent offered a chat longest ago is the one idle longest.
-func routingAgents(users []model.User, skip map[int64]bool) []routing.Agent {
-	out := make([]routing.Agent, 0, len(users))
-	for _, u := range users {
-		if skip[u.ID] {
+func routingAgents(cands []model.AgentLoad, skip map[int64]bool) []routing.Agent {
+	out := make([]routing.Agent, 0, len(cands))
+	for _, u := range cands {
+		if skip[u.UserID] {
 			continue
 		}
-		out = append(out, routing.Agent{UserID: u.ID, Availability: u.Availability, Active: u.Load,
+		out = append(out, routing.Agent{UserID: u.UserID, Availability: u.Availability, Active: u.Load,
 			Capacity: u.Capacity, LastOfferAt: u.LastOfferAt, IdleSince: u.LastOfferAt})
 	}
 	return out

@@ -252,16 +252,9 @@ func (r *router) dispatchOne(ctx context.Context, k queueKey) (bool, error) {
 		if err != nil || len(head) == 0 {
 			return err
 		}
-		agents, err := tx.ListRoutingAgents(ctx, k.site, k.dept)
-		if err != nil {
-			return err
-		}
-		anyRoom := false
-		for _, u := range agents {
-			anyRoom = anyRoom || hasRoom(u)
-		}
-		if !anyRoom {
-			return nil
+		agents, err := tx.ListRoutingCandidates(ctx, k.site, k.dept)
+		if err != nil || len(agents) == 0 {
+			return err // nobody has room: the queue waits for a kick
 		}
 		if qs.strategy == routing.Broadcast {
 			// Offered to everyone with room: the console of every eligible

@@ -185,6 +185,15 @@ type QueueEntry struct {
 	Manual bool `json:"manual,omitempty"`
 }
 
+// AgentLoad is what a routing decision reads of an agent.
+type AgentLoad struct {
+	UserID       int64
+	Availability Availability
+	Capacity     int
+	Load         int
+	LastOfferAt  time.Time
+}
+
 // OfferState is the outcome of an offer.
 type OfferState string
 

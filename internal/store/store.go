@@ -72,6 +72,10 @@ type Reader interface {
 	// department 0 the site's members (user_sites). Disabled users and
 	// supervisors are left out. Load, LastOfferAt and MissedOffers are set.
 	ListRoutingAgents(ctx context.Context, siteID, departmentID int64) ([]model.User, error)
+	// ListRoutingCandidates returns, of those, the ones who may be offered a
+	// chat now (available or busy, Load < Capacity), ordered by id, with
+	// only what a decision reads: it runs on every routing decision.
+	ListRoutingCandidates(ctx context.Context, siteID, departmentID int64) ([]model.AgentLoad, error)
 	// ListQueue returns queue entries in the order they are served.
 	ListQueue(ctx context.Context, q QueueQuery) ([]model.QueueEntry, error)
 	// GetQueueEntry returns a chat's queue entry (queue_entry_not_found).

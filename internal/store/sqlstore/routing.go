@@ -125,6 +125,40 @@ const (
 		"WHERE m.department_id = ? AND d.site_id = ? AND NOT u.disabled AND u.role <> ? ORDER BY m.user_id"
 )
 
+// candidateCols and candidatesWithRoom narrow the routing agents queries to
+// what a decision needs, among the agents with room now.
+const (
+	candidateCols      = "u.id, u.availability, u.capacity, u.load, u.last_offer_at"
+	candidatesWithRoom = " AND u.availability IN ('available', 'busy') AND u.load < u.capacity"
+)
+
+var (
+	candidatesOfSite = strings.Replace(strings.Replace(routingAgentsOfSite, userCols, candidateCols, 1),
+		" ORDER BY", candidatesWithRoom+" ORDER BY", 1)
+	candidatesOfDepartment = strings.Replace(strings.Replace(routingAgentsOfDepartment, userCols, candidateCols, 1),
+		" ORDER BY", candidatesWithRoom+" ORDER BY", 1)
+)
+
+func scanCandidate(s scanner) (model.AgentLoad, error) {
+	var v model.AgentLoad
+	err := s.Scan(&v.UserID, &v.Availability, &v.Capacity, &v.Load, timeCol{&v.LastOfferAt})
+	return v, err
+}
+
+func (r *reader) ListRoutingCandidates(ctx context.Context, siteID, departmentID int64) ([]model.AgentLoad, error) {
+	var v []model.AgentLoad
+	var err error
+	if departmentID == 0 {
+		v, err = collect(ctx, r.q, scanCandidate, candidatesOfSite, siteID, string(model.RoleSupervisor))
+	} else {
+		v, err = collect(ctx, r.q, scanCandidate, candidatesOfDepartment, departmentID, siteID, string(model.RoleSupervisor))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list routing candidates: %w", err)
+	}
+	return v, nil
+}
+
 func (r *reader) ListRoutingAgents(ctx context.Context, siteID, departmentID int64) ([]model.User, error) {
 	var v []model.User
 	var err error

@@ -250,6 +250,26 @@ func testRoutingAgents(t *testing.T, s store.Store) {
 		must[[]model.User](t, "ListRoutingAgents")(s.ListRoutingAgents(ctx, siteA.ID, 987654)), []model.User{})
 	eq(t, "ListRoutingAgents unknown site",
 		must[[]model.User](t, "ListRoutingAgents")(s.ListRoutingAgents(ctx, 987654, 0)), []model.User{})
+
+	// Candidates: of those, who has room now (agent and admin are offline,
+	// late is available with capacity 5), with what a decision reads.
+	want := []model.AgentLoad{{UserID: late.ID, Availability: model.Available, Capacity: late.Capacity, LastOfferAt: late.LastOfferAt}}
+	eq(t, "ListRoutingCandidates site A", must[[]model.AgentLoad](t, "ListRoutingCandidates")(s.ListRoutingCandidates(ctx, siteA.ID, 0)), want)
+	eq(t, "ListRoutingCandidates department", must[[]model.AgentLoad](t, "ListRoutingCandidates")(s.ListRoutingCandidates(ctx, siteA.ID, dept.ID)), want)
+	eq(t, "ListRoutingCandidates department of another site",
+		must[[]model.AgentLoad](t, "ListRoutingCandidates")(s.ListRoutingCandidates(ctx, siteB.ID, dept.ID)), []model.AgentLoad{})
+	// Busy with room counts; full or away does not.
+	inTx(t, s, func(tx store.Tx) error {
+		agent.Availability, agent.Capacity = model.Busy, 2 // load 1 of 2
+		admin.Availability, admin.Capacity = model.Busy, 0 // full
+		late.Availability = model.Away
+		for _, u := range []model.User{agent, admin, late} {
+			noErr(t, "UpdateUser", tx.UpdateUser(ctx, u))
+		}
+		return nil
+	})
+	eq(t, "ListRoutingCandidates after changes", must[[]model.AgentLoad](t, "ListRoutingCandidates")(s.ListRoutingCandidates(ctx, siteA.ID, 0)),
+		[]model.AgentLoad{{UserID: agent.ID, Availability: model.Busy, Capacity: 2, Load: 1}})
 }
 
 // queueFixture: a site with a department and a queue entry per spec, in
