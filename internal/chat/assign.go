@@ -12,6 +12,34 @@ import (
 	"switchboard/internal/store"
 )
 
+// MyOffers lists the chats offered to the actor now, oldest first, so a
+// console that reloads shows them again.
+func (s *Service) MyOffers(ctx context.Context, a Actor) ([]OfferEvent, error) {
+	if !a.IsStaff() {
+		return nil, apperr.Forbidden("staff_only", "staff only")
+	}
+	offers, err := s.st.ListOffers(ctx, store.OfferQuery{UserID: a.User.ID, PendingOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]OfferEvent, 0, len(offers))
+	for _, o := range offers {
+		c, err := s.st.GetChat(ctx, o.ChatID)
+		if err != nil {
+			return nil, err
+		}
+		conv, err := s.st.GetConversation(ctx, c.ConversationID)
+		if err != nil {
+			return nil, err
+		}
+		if !a.SeesSite(conv.SiteID) {
+			continue // their sites changed since
+		}
+		out = append(out, OfferEvent{Offer: o, Conversation: conv})
+	}
+	return out, nil
+}
+
 // Decline refuses the chat offered to the actor. A chat offered by the
 // strategy goes to the next agent (the decliner is not asked again for it);
 // a declined invitation or transfer leaves the chat with whoever has it.

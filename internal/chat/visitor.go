@@ -79,6 +79,19 @@ func (s *Service) publicSite(ctx context.Context, site model.Site) (PublicSite, 
 	return p, nil
 }
 
+// VisitorSite describes the visitor's site now (hours, departments, queue
+// display), for a widget that resumes a stored session.
+func (s *Service) VisitorSite(ctx context.Context, a Actor) (PublicSite, error) {
+	if a.Party != model.PartyVisitor {
+		return PublicSite{}, apperr.Forbidden("visitors_only", "visitors only")
+	}
+	site, err := s.st.GetSite(ctx, a.SiteID)
+	if err != nil {
+		return PublicSite{}, err
+	}
+	return s.publicSite(ctx, site)
+}
+
 func afterHoursMessage(site model.Site) string {
 	if m := site.Routing.AfterHoursMessage; m != "" {
 		return m

@@ -86,6 +86,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	handle("GET /api/v1/me", a.staff(a.me))
 	handle("PUT /api/v1/me/availability", a.staff(a.setAvailability))
 	handle("PUT /api/v1/me/capacity", a.staff(a.setCapacity))
+	handle("GET /api/v1/me/offers", a.staff(a.myOffers))
 	handle("GET /api/v1/conversations", a.staff(a.listConversations))
 	handle("GET /api/v1/conversations/{id}", a.staff(a.getConversation))
 	handle("GET /api/v1/conversations/{id}/messages", a.staff(a.history))
@@ -120,6 +121,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	// Visitors (bearer token; CORS, since the widget runs on the customer's site).
 	handle("OPTIONS /api/v1/visitor/", a.preflight)
 	handle("POST /api/v1/visitor/sessions", a.cors(a.startVisitor))
+	handle("GET /api/v1/visitor/site", a.visitor(a.visitorSite))
 	handle("POST /api/v1/visitor/chats", a.visitor(a.requestChat))
 	handle("POST /api/v1/visitor/tickets", a.visitor(a.leaveMessage))
 	handle("GET /api/v1/visitor/conversations", a.visitor(a.visitorConversations))

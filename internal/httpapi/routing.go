@@ -11,6 +11,16 @@ import (
 	"switchboard/internal/model"
 )
 
+func (a *API) myOffers(w http.ResponseWriter, r *http.Request) {
+	offers, err := a.chat.MyOffers(r.Context(), actorFrom(r))
+	respond(w, r, map[string]any{"offers": offers}, err)
+}
+
+func (a *API) visitorSite(w http.ResponseWriter, r *http.Request) {
+	site, err := a.chat.VisitorSite(r.Context(), actorFrom(r))
+	respond(w, r, site, err)
+}
+
 func (a *API) decline(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r, "id")
 	if err != nil {

@@ -97,6 +97,29 @@ func TestRoutingEndToEnd(t *testing.T) {
 		return f.ConversationID == conv1 && o.Offer.State == "pending" && o.Offer.UserID == alice.userID()
 	})
 	_ = f
+	// A console that reloads finds the offer again.
+	var mine struct {
+		Offers []offerEvent `json:"offers"`
+	}
+	if st := alice.do("GET", "/api/v1/me/offers", nil, &mine); st != 200 || len(mine.Offers) != 1 || mine.Offers[0].Offer.ChatID == 0 {
+		t.Fatalf("my offers: %d %+v", st, mine)
+	}
+	var none struct {
+		Offers []offerEvent `json:"offers"`
+	}
+	if st := bob.do("GET", "/api/v1/me/offers", nil, &none); st != 200 || len(none.Offers) != 0 {
+		t.Fatalf("bob sees offers that are not his: %+v", none)
+	}
+	// A returning widget learns the site's state afresh.
+	var ps struct {
+		Open        bool `json:"open"`
+		Departments []struct {
+			Name string `json:"name"`
+		} `json:"departments"`
+	}
+	if st := v2.do("GET", "/api/v1/visitor/site", nil, &ps); st != 200 || !ps.Open || len(ps.Departments) != 1 || ps.Departments[0].Name != "Sales" {
+		t.Fatalf("visitor site: %d %+v", st, ps)
+	}
 	wantAck(t, "alice accepts", aw.send("join", map[string]any{"conversation_id": conv1}))
 	// The second visitor moves up, in real time (alice is full: it waits).
 	vw2.waitEvent("queue", func(f frame) bool { return decode[queueEvent](t, f.Data).Position == 1 })
