@@ -8,6 +8,8 @@ package chat
 import (
 	"context"
 	"encoding/json"
+	"net/mail"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -242,6 +244,33 @@ func validateRouting(ctx context.Context, r store.Reader, siteID int64, rs model
 		}
 	}
 	return nil
+}
+
+// validateEmailSettings checks a site's email settings.
+func validateEmailSettings(e model.EmailSettings) error {
+	switch e.Transcript {
+	case "", "on_request", "always", "never":
+	default:
+		return apperr.Invalid("invalid_transcript_setting", "transcript is one of on_request, always, never")
+	}
+	if utf8.RuneCountInString(e.FromName) > 100 || !utf8.ValidString(e.FromName) || hasControl(e.FromName) {
+		return apperr.Invalid("invalid_from_name", "from_name is at most 100 characters, without control characters")
+	}
+	if e.AccentColor != "" && !accentColor.MatchString(e.AccentColor) {
+		return apperr.Invalid("invalid_accent_color", "accent_color looks like #1a73e8")
+	}
+	return nil
+}
+
+var accentColor = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+
+// normalizeEmail checks an email address and lower-cases it.
+func normalizeEmail(in string) (string, error) {
+	addr, err := mail.ParseAddress(strings.TrimSpace(in))
+	if err != nil || addr.Address != strings.TrimSpace(in) || len(addr.Address) > 254 {
+		return "", apperr.Invalid("invalid_email", "email address is not valid")
+	}
+	return strings.ToLower(addr.Address), nil
 }
 
 // validateHours checks a schedule and returns it compacted; empty stays empty.

@@ -21,6 +21,7 @@ type SiteInput struct {
 	AllowedOrigins *[]string
 	WidgetMode     *model.WidgetMode
 	Routing        *model.RoutingSettings // replaces the whole settings
+	Email          *model.EmailSettings   // replaces the whole settings
 	Hours          *json.RawMessage       // null or empty: always open
 }
 
@@ -78,6 +79,12 @@ func applySite(s *model.Site, in SiteInput) error {
 			return apperr.Invalid("invalid_widget_mode", "widget_mode is one of live, assistant, hybrid")
 		}
 		s.WidgetMode = *in.WidgetMode
+	}
+	if in.Email != nil {
+		if err := validateEmailSettings(*in.Email); err != nil {
+			return err
+		}
+		s.Email = *in.Email
 	}
 	if in.Hours != nil {
 		h, err := validateHours(*in.Hours)

@@ -339,13 +339,14 @@ type siteRequest struct {
 	AllowedOrigins *[]string              `json:"allowed_origins"`
 	WidgetMode     *model.WidgetMode      `json:"widget_mode"`
 	Routing        *model.RoutingSettings `json:"routing"`
+	Email          *model.EmailSettings   `json:"email"`
 	// Hours: absent leaves them, null clears them (always open).
 	Hours json.RawMessage `json:"hours"`
 }
 
 func (s siteRequest) input() chat.SiteInput {
 	return chat.SiteInput{Name: s.Name, Key: s.Key, AllowedOrigins: s.AllowedOrigins, WidgetMode: s.WidgetMode,
-		Routing: s.Routing, Hours: optionalRaw(s.Hours)}
+		Routing: s.Routing, Email: s.Email, Hours: optionalRaw(s.Hours)}
 }
 
 func (a *API) listSites(w http.ResponseWriter, r *http.Request) {

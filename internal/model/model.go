@@ -185,6 +185,37 @@ type QueueEntry struct {
 	Manual bool `json:"manual,omitempty"`
 }
 
+// MailState is where an outgoing mail stands in the outbox.
+type MailState string
+
+const (
+	MailPending MailState = "pending" // to send (again) at NextAttemptAt
+	MailSent    MailState = "sent"
+	MailFailed  MailState = "failed" // gave up after the last attempt, or refused permanently
+)
+
+// OutboxMail is an email to send, stored in the same transaction as the
+// change that caused it, so a restart or a mail server that is down delays
+// it but never loses it. Body is the complete RFC 5322 message.
+type OutboxMail struct {
+	ID             int64     `json:"id"`
+	ConversationID int64     `json:"conversation_id,omitempty"`
+	Kind           string    `json:"kind"`       // transcript, reply, confirmation
+	DedupeKey      string    `json:"dedupe_key"` // unique: the same cause never queues two mails
+	From           string    `json:"from"`       // envelope sender (bounces)
+	To             string    `json:"to"`
+	MessageID      string    `json:"message_id"` // without angle brackets
+	Body           []byte    `json:"-"`
+	State          MailState `json:"state"`
+	Attempts       int       `json:"attempts"`
+	NextAttemptAt  time.Time `json:"next_attempt_at"`
+	LeaseUntil     time.Time `json:"-"` // a sender holds it until then
+	LeaseBy        string    `json:"-"`
+	LastError      string    `json:"last_error,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	SentAt         time.Time `json:"sent_at,omitzero"`
+}
+
 // AgentLoad is what a routing decision reads of an agent.
 type AgentLoad struct {
 	UserID       int64
@@ -239,6 +270,8 @@ type Site struct {
 	WidgetMode     WidgetMode `json:"widget_mode"`
 	// Routing says how chats are handed out and what waiting visitors see.
 	Routing RoutingSettings `json:"routing"`
+	// Email says how the site's conversations continue by email.
+	Email EmailSettings `json:"email"`
 	// Hours is the site's business-hours schedule (hours.Schedule as JSON);
 	// empty or null: always open. The store keeps it as given; the routing
 	// domain validates it.
@@ -266,6 +299,15 @@ type RoutingSettings struct {
 	UnansweredMessage   string `json:"unanswered_message,omitempty"`  // sent when the max wait passes
 	AfterHoursMessage   string `json:"after_hours_message,omitempty"` // shown outside business hours
 	AutoReply           string `json:"auto_reply,omitempty"`          // sent once per conversation outside hours
+}
+
+// EmailSettings are a site's email choices (docs/email.md).
+type EmailSettings struct {
+	// Transcript: "on_request" (default: when the visitor asks from the
+	// widget), "always", or "never".
+	Transcript  string `json:"transcript,omitempty"`
+	FromName    string `json:"from_name,omitempty"`    // sender display name; default the site's name
+	AccentColor string `json:"accent_color,omitempty"` // #rrggbb used in HTML mails
 }
 
 // Department is a team inside a site. Zero overrides use the site's setting.
@@ -398,7 +440,11 @@ type Message struct {
 	Event          string      `json:"event,omitempty"` // for KindEvent
 	AttachmentID   int64       `json:"attachment_id,omitempty"`
 	Attachment     *Attachment `json:"attachment,omitempty"` // filled when read
-	CreatedAt      time.Time   `json:"created_at"`
+	// RawAttachmentID is the original email (message/rfc822) an inbound
+	// mail message was made from: the body shown is trimmed of quoted
+	// history and signatures, the raw message is kept.
+	RawAttachmentID int64     `json:"raw_attachment_id,omitempty"`
+	CreatedAt       time.Time `json:"created_at"`
 }
 
 // Attachment is an uploaded file. The bytes live in the blob store under BlobKey.

@@ -9,7 +9,7 @@
 // Errors: methods return *apperr.Error values for expected failures:
 // KindNotFound (codes "<thing>_not_found": "site", "user", "contact",
 // "visitor_session", "auth_session", "conversation", "chat", "participant",
-// "message", "attachment", "department", "queue_entry") and KindConflict (codes "email_taken",
+// "message", "attachment", "department", "queue_entry", "mail", "mail_ref") and KindConflict (codes "email_taken",
 // "site_key_taken", "duplicate_client_id"). Anything else is an untyped error
 // wrapped with context, which the transports report as "internal", except
 // that a store that is closing returns KindUnavailable (retry elsewhere).
@@ -82,6 +82,14 @@ type Reader interface {
 	GetQueueEntry(ctx context.Context, chatID int64) (model.QueueEntry, error)
 	// ListOffers returns offers ordered by OfferedAt, then user id.
 	ListOffers(ctx context.Context, q OfferQuery) ([]model.Offer, error)
+
+	// ListMail returns a conversation's outgoing mails, oldest first.
+	ListMail(ctx context.Context, conversationID int64) ([]model.OutboxMail, error)
+	// ConversationByMailRef returns the conversation that one of these
+	// Message-IDs (without angle brackets) belongs to, trying them in order
+	// (In-Reply-To first, then References newest first);
+	// mail_ref_not_found if none is known.
+	ConversationByMailRef(ctx context.Context, messageIDs []string) (int64, error)
 }
 
 // QueueQuery selects queue entries.
@@ -108,7 +116,7 @@ type Tx interface {
 	Reader
 
 	CreateSite(ctx context.Context, s *model.Site) error // sets ID; site_key_taken
-	UpdateSite(ctx context.Context, s model.Site) error  // name, origins, mode, routing, hours
+	UpdateSite(ctx context.Context, s model.Site) error  // name, origins, mode, routing, email, hours
 
 	CreateUser(ctx context.Context, u *model.User) error // sets ID; email_taken
 	// UpdateUser writes every mutable field (email, name, role, password
@@ -180,6 +188,26 @@ type Tx interface {
 	// offers it resolved, ascending.
 	ResolveOffers(ctx context.Context, chatID, exceptUserID int64, state model.OfferState, at time.Time) ([]int64, error)
 
+	// EnqueueMail stores an outgoing mail (sets ID; State pending, Attempts
+	// 0). A mail with a DedupeKey already queued is not queued again:
+	// mail_already_queued (KindConflict), and nothing changes.
+	EnqueueMail(ctx context.Context, m *model.OutboxMail) error
+	// ClaimDueMail leases up to limit pending mails due at now (NextAttemptAt
+	// <= now, no live lease) to by until the given time, oldest due first,
+	// and returns them. Two nodes never claim the same mail while a lease
+	// lives (PostgreSQL: FOR UPDATE SKIP LOCKED).
+	ClaimDueMail(ctx context.Context, by string, now, until time.Time, limit int) ([]model.OutboxMail, error)
+	// MarkMailSent records a successful send (only by the lease holder:
+	// mail_not_found otherwise).
+	MarkMailSent(ctx context.Context, id int64, by string, at time.Time) error
+	// MarkMailRetry records a failed attempt: Attempts+1, LastError, and
+	// either a NextAttemptAt (State stays pending) or, with giveUp, State
+	// failed. The lease is released.
+	MarkMailRetry(ctx context.Context, id int64, by string, next time.Time, lastError string, giveUp bool) error
+	// PutMailRef records that a Message-ID belongs to a conversation (mails
+	// sent and received), so replies find their thread. Idempotent.
+	PutMailRef(ctx context.Context, messageID string, conversationID int64) error
+
 	// RecountLoad sets a user's Load from the store's truth (chats they are
 	// in, left_at unset, plus their pending exclusive offers) and returns it.
 	// Call it in the same Tx after any change to either.
@@ -237,8 +265,11 @@ type ConversationFilter struct {
 	Unassigned bool   // only AssigneeID = 0
 	Tag        string // conversations carrying this tag
 	Priority   model.Priority
-	Cursor     string // from ConversationPage.Next; "" for the first page
-	Limit      int    // 1..200; 0 means 50
+	// Query matches conversations whose contact's name or email, or a
+	// public message body, contains it (case-insensitive); "" does not filter.
+	Query  string
+	Cursor string // from ConversationPage.Next; "" for the first page
+	Limit  int    // 1..200; 0 means 50
 }
 
 // ConversationPage is one page of conversations, newest activity first

@@ -18,7 +18,8 @@ import (
 //   - optional references (0 = none): NULL.
 //   - slices and maps: JSON text; nil is written as an empty list/object and
 //     read back as an empty, non-nil value.
-//   - structs (model.RoutingSettings): JSON text, '{}' for the zero value.
+//   - structs (model.RoutingSettings, model.EmailSettings): JSON text, '{}'
+//     for the zero value.
 //   - json.RawMessage kept as given (Site.Hours, Department.Hours): its text,
 //     NULL when empty; NULL reads back as nil.
 
@@ -255,4 +256,54 @@ func (c rawJSONCol) Scan(src any) error {
 	}
 	*c.dst = json.RawMessage(raw)
 	return nil
+}
+
+// maxSearchQuery bounds ConversationFilter.Query, in bytes (callers validate
+// a shorter limit; this only keeps a pattern within what LIKE accepts).
+const maxSearchQuery = 1000
+
+// likeContains returns the LIKE pattern, with \ as its escape character,
+// that matches the texts containing q: %, _ and \ in q match themselves.
+// q goes through validText (a NUL or an invalid byte then matches nothing
+// in PostgreSQL, nor in SQLite).
+func likeContains(q string) (string, error) {
+	if len(q) > maxSearchQuery {
+		return "", apperr.Invalid("query_too_long", "the search query is too long")
+	}
+	q = validText(q)
+	var b strings.Builder
+	b.Grow(len(q) + 8)
+	b.WriteByte('%')
+	for _, r := range q {
+		if r == '\\' || r == '%' || r == '_' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('%')
+	return b.String(), nil
+}
+
+// validText makes s storable as PostgreSQL text, which holds neither NUL
+// nor invalid UTF-8: both become U+FFFD, alike in every dialect. Text from
+// outside (mail headers, SMTP replies) goes through it, so that a stray
+// byte cannot fail a statement (and, in PostgreSQL, the caller's savepoint).
+func validText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// cleanText is validText cut to at most max bytes on a rune boundary.
+func cleanText(s string, max int) string {
+	s = validText(s)
+	if len(s) <= max {
+		return s
+	}
+	cut := 0 // the last rune boundary at or before max
+	for i := range s {
+		if i > max {
+			break
+		}
+		cut = i
+	}
+	return s[:cut]
 }

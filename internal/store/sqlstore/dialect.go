@@ -55,6 +55,14 @@ type dialect struct {
 	// UPDATE" in PostgreSQL, where other nodes write concurrently; empty in
 	// SQLite, whose single writer holds the database's write lock anyway.
 	rowLock string
+	// claimLock is appended to a SELECT of queue-like rows that a write
+	// transaction leases (ClaimDueMail): " FOR NO KEY UPDATE SKIP LOCKED" in
+	// PostgreSQL, so that two nodes claiming at once each take rows the
+	// other has not locked, neither waiting for the other; empty in SQLite.
+	claimLock string
+	// ilike is the case-insensitive LIKE operator: "LIKE" in SQLite (whose
+	// LIKE ignores ASCII case), "ILIKE" in PostgreSQL.
+	ilike string
 	// snapshot is the isolation level of a read made of several statements
 	// on the reader pool (one committed state for all of them).
 	snapshot sql.IsolationLevel
@@ -108,6 +116,7 @@ var sqliteDialect = &dialect{
 		}
 		return e.Code()&0xff == sqlite3.SQLITE_BUSY || e.Code()&0xff == sqlite3.SQLITE_LOCKED
 	},
+	ilike:       "LIKE",
 	snapshot:    sql.LevelDefault, // a read transaction in WAL mode is a snapshot
 	tableExists: "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
 }

@@ -38,6 +38,13 @@ package sqlstore
 //     transaction that changed the user's chats or offers and recounted (each
 //     held that lock until its commit); an UPDATE that waited for the lock
 //     itself would count from the snapshot taken before the wait.
+//   - the mail outbox (mail.go): ClaimDueMail leases rows it selects FOR NO
+//     KEY UPDATE SKIP LOCKED, so two nodes claiming at once take disjoint
+//     mails without waiting for each other, and a lease another node has
+//     committed meanwhile is seen on the re-checked row. EnqueueMail and
+//     PutMailRef insert with ON CONFLICT DO NOTHING: a concurrent duplicate
+//     waits for the first transaction, then changes nothing, without a
+//     failed statement.
 //   - deadlocks: two nodes' batches can lock two conversations in opposite
 //     orders. PostgreSQL then aborts one statement (40P01) after
 //     deadlock_timeout; the writer rolls that call back to its savepoint,
@@ -145,6 +152,8 @@ var postgresDialect = &dialect{
 	isBusy:       pgRetryable,
 	chainControl: true,
 	rowLock:      postgresRowLock,
+	claimLock:    postgresRowLock + " SKIP LOCKED",
+	ilike:        "ILIKE",
 	snapshot:     sql.LevelRepeatableRead,
 	failsTx: func(err error) bool {
 		var pe *pgconn.PgError

@@ -79,12 +79,12 @@ func mustExistLock(ctx context.Context, q queryer, table, thing string, id int64
 
 // ---- sites
 
-const siteCols = "id, site_key, name, allowed_origins, widget_mode, routing, hours, created_at"
+const siteCols = "id, site_key, name, allowed_origins, widget_mode, routing, email, hours, created_at"
 
 func scanSite(s scanner) (model.Site, error) {
 	var v model.Site
 	err := s.Scan(&v.ID, &v.Key, &v.Name, stringsCol{&v.AllowedOrigins}, &v.WidgetMode, jsonCol[model.RoutingSettings]{&v.Routing},
-		rawJSONCol{&v.Hours}, timeCol{&v.CreatedAt})
+		jsonCol[model.EmailSettings]{&v.Email}, rawJSONCol{&v.Hours}, timeCol{&v.CreatedAt})
 	return v, err
 }
 
@@ -317,6 +317,16 @@ func (r *reader) ListConversations(ctx context.Context, f store.ConversationFilt
 	if f.Priority != "" {
 		add("c.priority = ?", string(f.Priority))
 	}
+	if f.Query != "" {
+		pattern, err := likeContains(f.Query)
+		if err != nil {
+			return store.ConversationPage{}, err
+		}
+		like := " " + r.d.ilike + " ? ESCAPE '\\'"
+		add("(EXISTS (SELECT 1 FROM contacts ct WHERE ct.id = c.contact_id AND (ct.name"+like+" OR ct.email"+like+")) "+
+			"OR EXISTS (SELECT 1 FROM messages qm WHERE qm.conversation_id = c.id AND qm.visibility = ? AND qm.body"+like+"))",
+			pattern, pattern, string(model.Public), pattern)
+	}
 	if f.Cursor != "" {
 		micros, id, err := decodeCursor(f.Cursor)
 		if err != nil {
@@ -388,7 +398,7 @@ func (r *reader) ListParticipants(ctx context.Context, chatID int64) ([]model.Pa
 // ---- messages and attachments
 
 const messageCols = "m.id, m.conversation_id, m.seq, m.chat_id, m.author_kind, m.author_id, m.author_name, " +
-	"m.client_id, m.kind, m.visibility, m.body, m.event, m.attachment_id, m.created_at, " +
+	"m.client_id, m.kind, m.visibility, m.body, m.event, m.attachment_id, m.raw_attachment_id, m.created_at, " +
 	"a.id, a.conversation_id, a.uploader_kind, a.uploader_id, a.name, a.content_type, a.size, a.blob_key, a.created_at"
 
 const messageFrom = " FROM messages m LEFT JOIN attachments a ON a.id = m.attachment_id"
@@ -398,7 +408,8 @@ func scanMessage(s scanner) (model.Message, error) {
 	var a model.Attachment
 	var uploaderKind string
 	err := s.Scan(&v.ID, &v.ConversationID, &v.Seq, idCol{&v.ChatID}, &v.AuthorKind, &v.AuthorID, &v.AuthorName,
-		&v.ClientID, &v.Kind, &v.Visibility, &v.Body, &v.Event, idCol{&v.AttachmentID}, timeCol{&v.CreatedAt},
+		&v.ClientID, &v.Kind, &v.Visibility, &v.Body, &v.Event, idCol{&v.AttachmentID}, idCol{&v.RawAttachmentID},
+		timeCol{&v.CreatedAt},
 		idCol{&a.ID}, idCol{&a.ConversationID}, nullStr{&uploaderKind}, idCol{&a.UploaderID}, nullStr{&a.Name},
 		nullStr{&a.ContentType}, idCol{&a.Size}, nullStr{&a.BlobKey}, timeCol{&a.CreatedAt})
 	if err != nil {

@@ -59,10 +59,14 @@ func (t *txImpl) CreateSite(ctx context.Context, s *model.Site) error {
 	if err != nil {
 		return fmt.Errorf("create site: %w", err)
 	}
+	email, err := dbJSON(s.Email)
+	if err != nil {
+		return fmt.Errorf("create site: %w", err)
+	}
 	err = queryRow(ctx, t.q,
-		"INSERT INTO sites (site_key, name, allowed_origins, widget_mode, routing, hours, created_at) "+
-			"VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-		s.Key, s.Name, origins, string(s.WidgetMode), routing, dbRawJSON(s.Hours), dbTime(s.CreatedAt)).Scan(&s.ID)
+		"INSERT INTO sites (site_key, name, allowed_origins, widget_mode, routing, email, hours, created_at) "+
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+		s.Key, s.Name, origins, string(s.WidgetMode), routing, email, dbRawJSON(s.Hours), dbTime(s.CreatedAt)).Scan(&s.ID)
 	if t.d.isUnique(err) {
 		return apperr.Wrap(apperr.KindConflict, "site_key_taken", "site key is already in use", err)
 	}
@@ -81,9 +85,13 @@ func (t *txImpl) UpdateSite(ctx context.Context, s model.Site) error {
 	if err != nil {
 		return fmt.Errorf("update site: %w", err)
 	}
+	email, err := dbJSON(s.Email)
+	if err != nil {
+		return fmt.Errorf("update site: %w", err)
+	}
 	res, err := t.q.exec(ctx,
-		"UPDATE sites SET name = ?, allowed_origins = ?, widget_mode = ?, routing = ?, hours = ? WHERE id = ?",
-		s.Name, origins, string(s.WidgetMode), routing, dbRawJSON(s.Hours), s.ID)
+		"UPDATE sites SET name = ?, allowed_origins = ?, widget_mode = ?, routing = ?, email = ?, hours = ? WHERE id = ?",
+		s.Name, origins, string(s.WidgetMode), routing, email, dbRawJSON(s.Hours), s.ID)
 	if err == nil {
 		err = affected(res, "site")
 	}
@@ -508,7 +516,7 @@ func (t *txImpl) RemoveParticipant(ctx context.Context, chatID, userID int64, at
 // unique index stays as the last line of defence.
 func (t *txImpl) AppendMessage(ctx context.Context, m *model.Message) error {
 	known := false // the conversation is known to exist (and is locked)
-	if (t.lock != "" && m.ClientID != "") || m.ChatID != 0 || m.AttachmentID != 0 {
+	if (t.lock != "" && m.ClientID != "") || m.ChatID != 0 || m.AttachmentID != 0 || m.RawAttachmentID != 0 {
 		cols := []string{"1"}
 		var args []any
 		if m.ChatID != 0 {
@@ -518,6 +526,10 @@ func (t *txImpl) AppendMessage(ctx context.Context, m *model.Message) error {
 		if m.AttachmentID != 0 {
 			cols = append(cols, "CASE WHEN EXISTS (SELECT 1 FROM attachments WHERE id = ?) THEN 1 ELSE 0 END")
 			args = append(args, m.AttachmentID)
+		}
+		if m.RawAttachmentID != 0 {
+			cols = append(cols, "CASE WHEN EXISTS (SELECT 1 FROM attachments WHERE id = ?) THEN 1 ELSE 0 END")
+			args = append(args, m.RawAttachmentID)
 		}
 		args = append(args, m.ConversationID)
 		found := make([]int, len(cols))
@@ -540,7 +552,13 @@ func (t *txImpl) AppendMessage(ctx context.Context, m *model.Message) error {
 			}
 			i++
 		}
-		if m.AttachmentID != 0 && found[i] == 0 {
+		if m.AttachmentID != 0 {
+			if found[i] == 0 {
+				return apperr.NotFound("attachment")
+			}
+			i++
+		}
+		if m.RawAttachmentID != 0 && found[i] == 0 {
 			return apperr.NotFound("attachment")
 		}
 		known = true
@@ -579,9 +597,11 @@ func (t *txImpl) AppendMessage(ctx context.Context, m *model.Message) error {
 	var id int64
 	err = queryRow(ctx, t.q,
 		"INSERT INTO messages (conversation_id, seq, chat_id, author_kind, author_id, author_name, client_id, kind, "+
-			"visibility, body, event, attachment_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+			"visibility, body, event, attachment_id, raw_attachment_id, created_at) "+
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
 		m.ConversationID, seq, dbID(m.ChatID), string(m.AuthorKind), m.AuthorID, m.AuthorName, m.ClientID,
-		string(m.Kind), string(m.Visibility), m.Body, m.Event, dbID(m.AttachmentID), dbTime(m.CreatedAt)).Scan(&id)
+		string(m.Kind), string(m.Visibility), m.Body, m.Event, dbID(m.AttachmentID), dbID(m.RawAttachmentID),
+		dbTime(m.CreatedAt)).Scan(&id)
 	switch {
 	case err == nil:
 	case t.d.isUnique(err) && m.ClientID != "":
