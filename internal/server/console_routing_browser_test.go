@@ -107,6 +107,38 @@ func TestConsoleRoutingOfferAndTransfer(t *testing.T) {
 	}
 	alice.screenshot(shots, "offer")
 
+	// --- a reload forgets nothing: the pending offer comes back from
+	// GET /me/offers, with its countdown running on. It is the same offer
+	// (not one made again after this one timed out, which an offer event
+	// would bring).
+	aliceAPI := n.login("alice@demo.test", "demo-agent-pass")
+	myOffer := func() string {
+		var mine struct {
+			Offers []struct {
+				Offer struct {
+					OfferedAt string `json:"offered_at"`
+				} `json:"offer"`
+				Conversation struct {
+					ID int64 `json:"id"`
+				} `json:"conversation"`
+			} `json:"offers"`
+		}
+		if st := aliceAPI.do("GET", "/api/v1/me/offers", nil, &mine); st != 200 || len(mine.Offers) != 1 || mine.Offers[0].Conversation.ID != cid {
+			t.Fatalf("alice's offers: status %d, %+v", st, mine)
+		}
+		return mine.Offers[0].Offer.OfferedAt
+	}
+	offeredAt := myOffer()
+	alice.reload()
+	alice.waitFor("the offer card after a reload", `(() => { const c = `+card+`; const s = c && c.querySelector('.offer-countdown'); return c && c.textContent.includes('New chat') && c.textContent.includes('Where is my order?') && c.textContent.includes('vera@example.com') && s && /\d+ s/.test(s.textContent) && parseInt(s.textContent) <= 30 })()`)
+	if n := consoleEval[int](alice, `document.querySelectorAll('.offer-card').length`); n != 1 {
+		t.Fatalf("%d offer cards after the reload, want 1", n)
+	}
+	if again := myOffer(); again != offeredAt {
+		t.Fatalf("the chat was offered again (at %s, first at %s): the card after the reload may be the new offer's", again, offeredAt)
+	}
+	alice.waitFor("the socket after the reload", `document.querySelector('#conn-banner') === null`)
+
 	// --- accept: the chat opens, active, with alice in it
 	alice.do(chromedp.Click(chromedp.CSS(`.offer-card` + sel + ` .offer-accept`)))
 	alice.waitFor("the accepted chat", `!`+card+` && location.pathname.endsWith('/c/`+fmt.Sprint(cid)+`') && document.querySelector('.chip`+sel+`:not(.chip-incoming)') && document.querySelector('.conv-sub .state-active') && document.querySelector('#leave') && document.querySelector('#transfer') && document.querySelector('#invite')`)
@@ -173,7 +205,6 @@ func TestConsoleRoutingOfferAndTransfer(t *testing.T) {
 			MaxCapacity int `json:"max_capacity"`
 		} `json:"user"`
 	}
-	aliceAPI := n.login("alice@demo.test", "demo-agent-pass")
 	alice.waitFor("the capacity field", `document.querySelector('#capacity-input').value === '3'`)
 	waitUntil(t, "alice's capacity saved", func() bool {
 		return aliceAPI.do("GET", "/api/v1/me", nil, &me) == 200 && me.User.Capacity == 3
@@ -197,9 +228,25 @@ func TestConsoleRoutingOfferAndTransfer(t *testing.T) {
 	adminPage.waitFor("alice in the assign dialog", `document.querySelector(`+consoleJS(aliceButton)+`)`)
 	adminPage.do(chromedp.Click(chromedp.CSS(aliceButton)))
 	adminPage.waitFor("the assign notice", `!document.querySelector('#handover') && document.querySelector('#routing-notice').textContent.includes('Offered to Alice Agent')`)
-	alice.waitFor("the assigned offer", `(() => { const c = document.querySelector('.offer-card`+sel2+`'); return c && c.textContent.includes('Assigned by Ada Admin') && !c.querySelector('.offer-countdown') })()`)
+	assigned := `(() => { const c = document.querySelector('.offer-card` + sel2 + `'); return c && c.textContent.includes('Assigned by Ada Admin') && !c.querySelector('.offer-countdown') })()`
+	alice.waitFor("the assigned offer", assigned)
+	// reloaded, alice's console shows the assigned offer again and she
+	// accepts it from there
+	alice.reload()
+	alice.waitFor("the assigned offer after a reload", assigned+` && document.querySelectorAll('.offer-card').length === 1 && document.querySelector('#conn-banner') === null`)
 	alice.do(chromedp.Click(chromedp.CSS(`.offer-card` + sel2 + ` .offer-accept`)))
 	alice.waitFor("the assigned chat, joined", `!document.querySelector('.offer-card`+sel2+`') && document.querySelector('.chip`+sel2+`:not(.chip-incoming)') && location.pathname.endsWith('/c/`+fmt.Sprint(cid2)+`')`)
+}
+
+// reload reloads the page and waits for the new one: a mark set on the old
+// page is gone (so no check after it can pass on the page before the reload).
+func (p consolePage) reload() {
+	p.t.Helper()
+	if !consoleEval[bool](p, `(window.__beforeReload = true)`) {
+		p.t.Fatalf("%s: cannot mark the page", p.name)
+	}
+	p.do(chromedp.Reload())
+	p.waitFor("the reloaded page", `!window.__beforeReload && document.readyState === 'complete'`)
 }
 
 // waitUntil polls a server-side condition up to waitLimit.

@@ -233,3 +233,82 @@ func TestWidgetAfterHours(t *testing.T) {
 		t.Fatalf("ticket contacts: %s", got)
 	}
 }
+
+// widgetReload reloads the host page and waits for the widget of the new
+// page (a mark set on the old one is gone).
+func widgetReload(b *widgetBrowser) {
+	b.t.Helper()
+	var ok bool
+	if err := b.evalPage(`(window.__beforeReload = true)`, &ok); err != nil || !ok {
+		b.t.Fatalf("mark the page: %v", err)
+	}
+	b.do(chromedp.Reload())
+	b.waitFor("the widget after the reload", `!window.__beforeReload && q('.l')`)
+}
+
+// TestWidgetStoredSessionSite: a returning visitor (a stored session, the
+// page reloaded) sees the site as the server has it now, not the copy the
+// widget stored when the session started: the departments an admin added
+// and renamed since, then the site closed since.
+func TestWidgetStoredSessionSite(t *testing.T) {
+	n := startNode(t, "")
+	n.seed()
+	admin := n.login("admin@demo.test", "demo-admin-pass")
+	site := siteID(t, admin, "demo")
+	var sales struct {
+		ID int64 `json:"id"`
+	}
+	if st := admin.do("POST", "/api/v1/departments", map[string]any{"site_id": site, "name": "Sales"}, &sales); st != 201 {
+		t.Fatalf("create department: %d", st)
+	}
+	host := widgetHostPage(t, n.base, "")
+	depts := `['Any department'].concat(qa('#sb-f-dept option').slice(1).map(o => o.textContent).sort()).join('|')`
+
+	b := widgetNewBrowser(t)
+	b.do(chromedp.Navigate(host.URL))
+	b.waitFor("launcher", `q('.l')`)
+	b.do(chromedp.Click(widgetEl(".l")))
+	b.waitFor("the departments at the start", `q('#sb-f-dept') && qa('#sb-f-dept option')[0].textContent === 'Any department' && `+depts+` === 'Any department|Sales' && localStorage.getItem('sb:demo:token')`)
+	var token string
+	if err := b.evalPage(`localStorage.getItem('sb:demo:token')`, &token); err != nil {
+		t.Fatal(err)
+	}
+
+	// An admin renames Sales and adds Support; the visitor comes back.
+	if st := admin.do("PATCH", fmt.Sprintf("/api/v1/departments/%d", sales.ID), map[string]any{"name": "Sales EU"}, nil); st != 200 {
+		t.Fatalf("rename department: %d", st)
+	}
+	if st := admin.do("POST", "/api/v1/departments", map[string]any{"site_id": site, "name": "Support"}, nil); st != 201 {
+		t.Fatalf("create department: %d", st)
+	}
+	widgetReload(b) // the panel was open: it opens again by itself
+	b.waitFor("the departments as they are now", `!q('.p').hidden && q('#sb-f-dept') && `+depts+` === 'Any department|Sales EU|Support' &&
+		JSON.parse(localStorage.getItem('sb:demo:site')).departments.length === 2`)
+	b.screenshot("16-stored-session-departments")
+	var again string
+	if err := b.evalPage(`localStorage.getItem('sb:demo:token')`, &again); err != nil || again != token {
+		t.Fatalf("the session was not resumed: token %q, was %q (%v)", again, token, err)
+	}
+
+	// The site closes (today and tomorrow, UTC); the visitor comes back:
+	// the after-hours form, not the pre-chat form the stored copy says.
+	today := time.Now().UTC()
+	reopen := time.Date(today.Year(), today.Month(), today.Day()+2, 0, 0, 0, 0, time.UTC)
+	week := make([][]map[string]string, 7)
+	for i := range week {
+		week[i] = []map[string]string{{"start": "00:00", "end": "24:00"}}
+	}
+	const away = "We are away right now."
+	if st := admin.do("PATCH", fmt.Sprintf("/api/v1/sites/%d", site), map[string]any{
+		"routing": map[string]any{"after_hours_message": away},
+		"hours": map[string]any{"time_zone": "UTC", "weekly": week, "exceptions": []map[string]any{
+			{"date": today.Format("2006-01-02"), "intervals": []any{}},
+			{"date": today.AddDate(0, 0, 1).Format("2006-01-02"), "intervals": []any{}},
+		}},
+	}, nil); st != 200 {
+		t.Fatalf("set hours: %d", st)
+	}
+	widgetReload(b)
+	b.waitFor("the after-hours form", `!q('.p').hidden && !q('form.fm').hidden && q('form.fm').textContent.includes(`+widgetQuote(away)+`) && !q('#sb-f-dept') &&
+		q('form.fm time') && q('form.fm time').getAttribute('datetime') === `+widgetQuote(reopen.Format(time.RFC3339)))
+}

@@ -117,8 +117,38 @@ class Client {
     store.setMe(d.user);
     if (this.me) this.me.user = d.user;
     for (const id of this.followed) this.subscribe(id);
+    void this.loadOffers();
     void this.loadStaff();
     void this.loadLive();
+  }
+
+  // loadOffers fetches the chats offered to me and not answered yet. It runs
+  // on every `hello`: the first one as the console starts (a reload forgets
+  // the offer cards), then after each reconnect (offer events sent while the
+  // socket was down are lost). Sent in the same tick as `hello` is handled,
+  // so every offer event after it either applies on top of the reply or
+  // comes after it.
+  async loadOffers(): Promise<void> {
+    const ticket = store.beginOfferSync();
+    let r: { offers: OfferEvent[] | null };
+    try {
+      r = await api<{ offers: OfferEvent[] | null }>('GET', '/me/offers');
+    } catch {
+      store.endOfferSync(ticket); // the events keep the cards until the next connect
+      return;
+    }
+    const list = r.offers ?? [];
+    const added = store.setOffers(ticket, list);
+    if (!added) return; // a newer fetch is on its way
+    for (const ev of list) {
+      const cid = ev.conversation.id;
+      if (!store.entries.get(cid)?.detail) void this.ensureDetail(cid); // who the customer is
+      this.syncFollow(cid);
+    }
+    this.checkNames(list.map((ev) => ev.offer.from_user_id));
+    // offered while we were disconnected: announce as the event would have
+    if (!this.liveReady) return;
+    for (const ev of list) if (added.includes(ev.offer.chat_id) && store.offerFor(ev.conversation.id)) this.announceOffer(ev);
   }
 
   // loadStaff fetches the colleagues' names and availability (at connect;
@@ -301,11 +331,14 @@ class Client {
     }
     if (o.state !== 'pending') return;
     this.checkNames([o.from_user_id]);
-    const title = offerTitle(o);
+    this.announceOffer(ev);
+  }
+
+  private announceOffer({ offer: o, conversation: c }: OfferEvent): void {
     chime();
     // a routed chat was announced as "Incoming chat" already (same key)
     const key = o.kind === 'route' ? `chat:${o.chat_id}` : `offer:${o.chat_id}:${o.offered_at}`;
-    notifyOnce(key, title, ev.conversation.preview || 'A customer is waiting', () => this.onNavigate('c/' + cid));
+    notifyOnce(key, offerTitle(o), c.preview || 'A customer is waiting', () => this.onNavigate('c/' + c.id));
   }
 
   setNotice(text: string): void {

@@ -194,7 +194,11 @@ export function CapacityControl({ onErr }: { onErr: (s: string) => void }) {
   const [val, setVal] = useState(String(me.capacity));
   useEffect(() => setVal(String(me.capacity)), [me.capacity]);
   const load = store.myLoad();
+  // only the latest change reports: a slow save must not clear the error of
+  // a change made after it
+  const last = useRef(0);
   const commit = (e: Event) => {
+    const n0 = ++last.current;
     const v = (e.currentTarget as HTMLInputElement).value;
     const n = Number(v);
     if (v.trim() === '' || !Number.isInteger(n) || n < 0 || n > max) {
@@ -204,8 +208,9 @@ export function CapacityControl({ onErr }: { onErr: (s: string) => void }) {
     }
     if (n === me.capacity) return;
     client.setCapacity(n).then(
-      () => onErr(''),
+      () => n0 === last.current && onErr(''),
       (x) => {
+        if (n0 !== last.current) return;
         onErr(errText(x));
         setVal(String(me.capacity));
       },

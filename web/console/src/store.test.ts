@@ -263,4 +263,45 @@ describe('Store offers', () => {
     expect(answer?.state).toBe('declined');
     expect(s.pendingOffers()).toEqual([]);
   });
+
+  it('GET /me/offers replaces the pending set; events since it was sent apply on top', () => {
+    const s = setup();
+    s.applyOffer({ offer: offer(1), conversation: conv(1, { chat_state: 'pending' }) }); // resolved while disconnected
+    const t = s.beginOfferSync();
+    // while the fetch is on its way: offer 2 is withdrawn, offer 4 arrives
+    s.applyOffer({ offer: { chat_id: 2, user_id: 2, state: 'withdrawn' }, conversation: conv(2, { chat_state: 'waiting' }) });
+    s.applyOffer({ offer: offer(4), conversation: conv(4, { chat_state: 'pending' }) });
+    // the reply was read before the withdrawal: it still lists offer 2
+    const added = s.setOffers(t, [
+      { offer: offer(2), conversation: conv(2, { chat_state: 'pending' }) },
+      { offer: offer(3, { kind: 'transfer', from_user_id: 9 }), conversation: conv(3, { chat_state: 'active', assignee_id: 9 }) },
+    ]);
+    expect(s.pendingOffers().map((p) => p.entry.conv.id)).toEqual([3, 4]);
+    expect(added).toEqual([3]);
+    expect(s.entries.get(3)!.conv.assignee_id).toBe(9); // the reply's conversations are applied
+    // later events apply as usual
+    s.applyOffer({ offer: { chat_id: 3, user_id: 2, state: 'withdrawn' }, conversation: conv(3, { chat_state: 'active', assignee_id: 9 }) });
+    expect(s.pendingOffers().map((p) => p.entry.conv.id)).toEqual([4]);
+  });
+
+  it('a superseded GET /me/offers reply is ignored; an offer answered here does not come back', () => {
+    const s = setup();
+    const t1 = s.beginOfferSync();
+    const t2 = s.beginOfferSync();
+    expect(s.setOffers(t1, [{ offer: offer(1), conversation: conv(1, { chat_state: 'pending' }) }])).toBe(null);
+    expect(s.pendingOffers()).toEqual([]);
+    s.upsertConversation(conv(2, { chat_state: 'pending' }));
+    s.dropOffer(2); // declined here while the fetch was on its way
+    expect(s.setOffers(t2, [{ offer: offer(2), conversation: conv(2, { chat_state: 'pending' }) }])).toEqual([]);
+    expect(s.pendingOffers()).toEqual([]);
+    // a failed fetch: events apply as they come, a late reply is ignored
+    const t3 = s.beginOfferSync();
+    s.endOfferSync(t3);
+    expect(s.setOffers(t3, [{ offer: offer(1), conversation: conv(1, { chat_state: 'pending' }) }])).toBe(null);
+    // after sign-out a reply on its way is for the previous session
+    const t4 = s.beginOfferSync();
+    s.clearOffers();
+    expect(s.setOffers(t4, [{ offer: offer(1), conversation: conv(1, { chat_state: 'pending' }) }])).toBe(null);
+    expect(s.pendingOffers()).toEqual([]);
+  });
 });

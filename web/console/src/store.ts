@@ -16,6 +16,11 @@ export interface Entry {
 
 export const isSet = (t: string | undefined): boolean => !!t && !t.startsWith('0001-');
 
+interface MyOffer {
+  offer: Offer;
+  convId: number;
+}
+
 // A chat offered to me, as the incoming-offer card shows it.
 export interface PendingOffer {
   offer: Offer;
@@ -38,7 +43,11 @@ export class Store {
   // `online` or a live presence event
   private contactOnline = new Map<number, boolean>();
   // chats offered to me and not answered yet (offer events), by chat id
-  private offers = new Map<number, { offer: Offer; convId: number }>();
+  private offers = new Map<number, MyOffer>();
+  // GET /me/offers in flight: its ticket, and what happened to my offers
+  // since it was sent, by chat id (null: no fetch in flight)
+  private offerTicket = 0;
+  private offerLog: [number, MyOffer | null][] | null = null;
   private listeners = new Set<() => void>();
   version = 0;
 
@@ -331,20 +340,64 @@ export class Store {
       this.changed();
       return o;
     }
-    if (o.state === 'pending') this.offers.set(o.chat_id, { offer: o, convId: ev.conversation.id });
-    else this.offers.delete(o.chat_id);
+    this.setOffer(o.chat_id, o.state === 'pending' ? { offer: o, convId: ev.conversation.id } : null, true);
     this.changed();
     return null;
   }
 
+  private setOffer(chat: number, o: MyOffer | null, log: boolean): void {
+    if (o) this.offers.set(chat, o);
+    else this.offers.delete(chat);
+    if (log) this.offerLog?.push([chat, o]);
+  }
+
+  // beginOfferSync is called as GET /me/offers is sent: offer events from
+  // then on are kept to apply on top of its reply. Returns the fetch's ticket.
+  beginOfferSync(): number {
+    this.offerLog = [];
+    return ++this.offerTicket;
+  }
+
+  // setOffers applies the reply of GET /me/offers (my pending offers): it
+  // replaces the pending set, so an offer resolved while no event could
+  // reach us is gone, then the offer events that arrived since the fetch was
+  // sent apply on top (an offer resolved meanwhile does not come back). The
+  // reply to a fetch superseded by a newer one is ignored (returns null);
+  // else it returns the chat ids of the offers that were not pending before.
+  setOffers(ticket: number, list: OfferEvent[]): number[] | null {
+    if (ticket !== this.offerTicket || !this.offerLog) return null;
+    const log = this.offerLog;
+    this.offerLog = null;
+    const before = new Set(this.offers.keys());
+    this.offers.clear();
+    for (const ev of list) {
+      this.upsertConversation(ev.conversation);
+      const o = ev.offer;
+      if (o.state === 'pending' && (!this.me || o.user_id === this.me.id)) this.offers.set(o.chat_id, { offer: o, convId: ev.conversation.id });
+    }
+    for (const [chat, o] of log) this.setOffer(chat, o, false);
+    this.changed();
+    return [...this.offers.keys()].filter((id) => !before.has(id));
+  }
+
+  // endOfferSync gives up on a fetch that failed (events apply as they come).
+  endOfferSync(ticket: number): void {
+    if (ticket === this.offerTicket) this.offerLog = null;
+  }
+
   clearOffers(): void {
     this.offers.clear();
+    this.offerLog = null;
+    this.offerTicket++; // a fetch still in flight is for the previous session
   }
 
   // dropOffer forgets the offer of a conversation's chat (answered here, or
   // found gone by the server).
   dropOffer(convId: number): void {
-    for (const [chat, o] of this.offers) if (o.convId === convId) this.offers.delete(chat);
+    const chats = new Set([...this.offers].filter(([, o]) => o.convId === convId).map(([chat]) => chat));
+    const live = this.entries.get(convId)?.conv.chat_id;
+    if (live) chats.add(live); // also out of a GET /me/offers reply on its way
+    for (const chat of chats) this.setOffer(chat, null, true);
     this.changed();
   }
 

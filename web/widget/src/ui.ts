@@ -57,8 +57,9 @@ interface Pending {
   at: string;
   dept?: number; // the pre-chat department choice (request only)
 }
-/** What POST /sessions says about the site (kept in localStorage: a
- * returning visitor does not ask again). */
+/** What POST /sessions (a new visitor) or GET /site (a stored session,
+ * resumed) says about the site. The copy kept in localStorage is only shown
+ * until GET /site answers, or if it does not. */
 interface Site {
   name?: string;
   open?: boolean;
@@ -71,7 +72,6 @@ interface Site {
 interface Off {
   message?: string;
   next_open?: string;
-  until?: number; // believed until then: the next opening, else for 10 minutes
 }
 interface Problem {
   code: string;
@@ -242,18 +242,28 @@ function mount(ctx: MountContext): UIHandle {
   }
 
   const live = () => LIVE.includes(chatState);
-  // Closed: outside business hours, until the next opening time passes (or,
-  // when the server did not say when, for a while: a request made after
-  // that learns again, and a stale "closed" would hide the pre-chat form).
-  const closed = () => !!off && Date.now() < (off.until as number);
+  // Closed: outside business hours, as the server last said (GET /site on
+  // every connect, a request), until the next opening time passes; then the
+  // site is asked again.
+  const closed = () => !!off && (!off.next_open || Date.parse(off.next_open) > Date.now());
   let offTimer = 0;
+  let offN = 0; // number of changes to `off`
   function setOff(o: Off | null) {
-    off = o && { ...o, until: o.until || (o.next_open ? Date.parse(o.next_open) : Date.now() + 6e5) };
+    offN++;
+    off = o && { message: o.message, next_open: o.next_open };
     put("off", off);
     clearTimeout(offTimer);
-    const ms = off ? (off.until as number) - Date.now() : 0;
-    if (ms > 0 && ms < 2e9) offTimer = window.setTimeout(render, ms + 1000);
+    const ms = off ? Date.parse(off.next_open || "") - Date.now() : 0;
+    if (ms > 0 && ms < 2e9) offTimer = window.setTimeout(() => (render(), loadSite()), ms + 1000);
     render();
+  }
+  // applySite takes the site's hours and departments; `hours` false keeps
+  // `off` (a reply that newer news about the hours overtook).
+  function applySite(s: Site, hours = true) {
+    info = { name: s.name, queue_display: s.queue_display, departments: s.departments || [] };
+    put("site", info);
+    if (hours) setOff(s.open === false ? { message: s.after_hours_message, next_open: s.next_open } : null);
+    else render();
   }
   // The site's message when the chat ended with nobody answering, else "".
   function unanswered(): string {
@@ -758,8 +768,10 @@ function mount(ctx: MountContext): UIHandle {
           if (code === "humans_not_available") {
             humansUnavailable = true;
             formKey = "";
-          } else if (code === "outside_business_hours") setOff({ message: (e as Problem).message });
-          else {
+          } else if (code === "outside_business_hours") {
+            setOff({ message: (e as Problem).message });
+            loadSite(); // when it opens again
+          } else {
             if (code === "department_not_found") (dept = 0), put("dept", 0);
             notice = t("notSent", p.body.slice(0, 40)) + " — " + ((e as Problem).message || t("errorGeneric"));
           }
@@ -932,8 +944,26 @@ function mount(ctx: MountContext): UIHandle {
     });
   }
 
+  // The site as the server has it now (hours, departments): a stored
+  // session asks on connect (again after a connection that was lost), the
+  // stored copy standing in until the answer comes.
+  let siteFresh = false;
+  function loadSite() {
+    const tk = token;
+    const n = offN;
+    if (!tk) return;
+    siteFresh = true;
+    rest("GET", "/site").then(
+      (s: Site) => tk === token && applySite(s, n === offN),
+      () => (siteFresh = false),
+    );
+  }
+
   async function ensureToken(): Promise<boolean> {
-    if (token) return true;
+    if (token) {
+      if (!siteFresh) loadSite();
+      return true;
+    }
     const r = await fetch(api + "/sessions", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
@@ -943,10 +973,8 @@ function mount(ctx: MountContext): UIHandle {
     if (r.status === 201 && j.token) {
       token = j.token;
       setToken(token);
-      const s: Site = j.site || {};
-      info = { name: s.name, queue_display: s.queue_display, departments: s.departments || [] };
-      put("site", info);
-      setOff(s.open === false ? { message: s.after_hours_message, next_open: s.next_open } : null);
+      siteFresh = true;
+      applySite(j.site || {});
       return true;
     }
     if (j.code === "origin_not_allowed") fatal = t("errorOrigin");
@@ -991,6 +1019,7 @@ function mount(ctx: MountContext): UIHandle {
     };
     s.onclose = (ev) => {
       if (ws !== s) return;
+      if (authed) siteFresh = false; // it may have changed while we were away
       ws = null;
       authed = false;
       connLost = true;
