@@ -147,12 +147,20 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.Int64Var(&cfg.MaxAttachmentBytes, "max-upload-bytes", 10<<20, "largest attachment accepted")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long a graceful shutdown may take")
 	fs.DurationVar(&cfg.DrainDelay, "drain-delay", 0, "on SIGTERM, report not-ready for this long before closing (behind a load balancer)")
+	fs.StringVar(&cfg.Mail.SMTP, "smtp", "", "outgoing mail server: smtp://user:pass@host:587 (STARTTLS), smtps://…:465, or smtp+insecure://host:25")
+	fs.StringVar(&cfg.Mail.From, "mail-from", "", "address mails come from (its domain receives replies), e.g. support@example.com; empty: no email")
+	mailSecret := fs.String("mail-secret", "", "key signing reply addresses, shared by every node (prefer SWITCHBOARD_MAIL_SECRET; default: generated into --data)")
+	fs.StringVar(&cfg.Mail.Listen, "smtp-listen", "", "receive replies by SMTP on this address, e.g. :2525 (off when empty)")
+	fs.Int64Var(&cfg.Mail.MaxMessageBytes, "mail-max-bytes", 25<<20, "largest inbound mail accepted (refused at SMTP time)")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's profiler (pprof) here, e.g. 127.0.0.1:6060; never on a public address")
 	demo := fs.Bool("demo", false, "create a demo site, an admin and two agents, and print their logins")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *mailSecret != "" {
+		cfg.Mail.Secret = []byte(*mailSecret)
 	}
 	log, err := newLogger(stderr, *level, *format)
 	if err != nil {

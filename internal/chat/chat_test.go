@@ -41,6 +41,12 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith is newFixture with the service's configuration adjusted.
+func newFixtureWith(t *testing.T, adjust func(*chat.Config)) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"), sqlstore.Options{})
 	if err != nil {
@@ -55,8 +61,12 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { b.Close() })
 	clk := clock.NewFake(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
 	f := &fixture{t: t, ctx: ctx, st: st, clk: clk}
-	f.svc = chat.New(chat.Config{Store: st, Bus: b, Blobs: blobs, Clock: clk, NodeID: "test",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := chat.Config{Store: st, Bus: b, Blobs: blobs, Clock: clk, NodeID: "test",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	f.svc = chat.New(cfg)
 	t.Cleanup(f.svc.StopRouting)
 	if _, err := b.Subscribe(func(e bus.Event) {
 		f.mu.Lock()

@@ -641,6 +641,10 @@ func (s *Service) endChat(ctx context.Context, tx store.Tx, convID int64, by mod
 	if err != nil {
 		return ConversationView{}, err
 	}
+	// The transcript goes in the same transaction: as durable as the end.
+	if err := s.transcriptOnEnd(ctx, tx, conv, chatRow.ID); err != nil {
+		return ConversationView{}, err
+	}
 	var view ConversationView
 	if err := s.finish(ctx, tx, ref, convID, ev, &view); err != nil {
 		return ConversationView{}, err

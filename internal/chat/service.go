@@ -51,9 +51,19 @@ type Service struct {
 	limits   Limits
 	presence *presence.Registry
 	router   *router
+	mail     MailConfig
 
 	refs convRefs
 }
+
+// MailConfig wires email into the chat service. A zero From turns email off.
+type MailConfig struct {
+	From   string // the address mails come from, e.g. support@example.com
+	Secret []byte // signs reply addresses; shared by every node
+	Kick   func() // called after commit when mail was queued (the outbox)
+}
+
+func (m MailConfig) enabled() bool { return m.From != "" && len(m.Secret) > 0 }
 
 // Config wires a Service.
 type Config struct {
@@ -67,6 +77,8 @@ type Config struct {
 	// PresenceTTL is how long a visitor stays online after the last signal
 	// (0: presence.DefaultTTL).
 	PresenceTTL time.Duration
+	// Mail turns email on (transcripts, replies, confirmations).
+	Mail MailConfig
 }
 
 // New returns a Service.
@@ -79,7 +91,7 @@ func New(cfg Config) *Service {
 	}
 	s := &Service{
 		st: cfg.Store, bus: cfg.Bus, blobs: cfg.Blobs, clk: cfg.Clock, node: cfg.NodeID,
-		log: cfg.Logger, limits: cfg.Limits.withDefaults(),
+		log: cfg.Logger, limits: cfg.Limits.withDefaults(), mail: cfg.Mail,
 		refs: convRefs{m: make(map[int64]convRef)},
 	}
 	s.presence = presence.New(cfg.Clock, cfg.PresenceTTL, s.publishPresence)

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"fmt"
 	"net/mail"
 	"net/url"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"switchboard/internal/apperr"
+	"switchboard/internal/email"
 	"switchboard/internal/identity"
 	"switchboard/internal/model"
 	"switchboard/internal/protocol"
@@ -39,6 +41,10 @@ type PublicSite struct {
 	QueueDisplay      string    `json:"queue_display"`
 	// Departments a visitor may choose before the chat (empty: no choice).
 	Departments []PublicDepartment `json:"departments"`
+	// Transcript says whether the widget offers "email me the transcript"
+	// ("on_request"), sends it by itself ("always"), or neither ("never",
+	// also when this server sends no email).
+	Transcript string `json:"transcript"`
 }
 
 // PublicDepartment is a department as the pre-chat form lists it.
@@ -50,7 +56,13 @@ type PublicDepartment struct {
 // publicSite describes a site to its visitors, hours included.
 func (s *Service) publicSite(ctx context.Context, site model.Site) (PublicSite, error) {
 	p := PublicSite{ID: site.ID, Key: site.Key, Name: site.Name, WidgetMode: site.WidgetMode,
-		Departments: []PublicDepartment{}}
+		Departments: []PublicDepartment{}, Transcript: "never"}
+	if s.mail.enabled() {
+		p.Transcript = site.Email.Transcript
+		if p.Transcript == "" {
+			p.Transcript = "on_request"
+		}
+	}
 	// The hours that apply to a request without a choice: the default
 	// department's, if it has its own.
 	dept, err := s.chooseDepartment(ctx, site, 0)
@@ -679,6 +691,13 @@ func (s *Service) LeaveMessage(ctx context.Context, a Actor, in LeaveMessageInpu
 		var reply *model.Message
 		if closed {
 			if reply, err = s.autoReply(ctx, tx, conv.ID, site); err != nil {
+				return err
+			}
+		}
+		if s.mail.enabled() {
+			// Tell the customer by email that their message arrived.
+			subject, text, html := email.Confirmation(site, in.Body)
+			if err := s.queueMail(ctx, tx, site, conv, c.Email, "confirmation", fmt.Sprintf("confirm:%d", m.ID), subject, text, html); err != nil {
 				return err
 			}
 		}

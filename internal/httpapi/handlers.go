@@ -118,10 +118,18 @@ func (a *API) listConversations(w http.ResponseWriter, r *http.Request) {
 	f := store.ConversationFilter{
 		Status: model.TicketStatus(q.Get("status")), ChatState: model.ChatState(q.Get("chat_state")),
 		Tag: q.Get("tag"), Priority: model.Priority(q.Get("priority")), Cursor: q.Get("cursor"),
-		ChatLive: q.Get("live") == "true",
+		ChatLive: q.Get("live") == "true", Query: q.Get("q"),
+	}
+	if len(f.Query) > 200 {
+		WriteProblem(w, r, apperr.Invalid("query_too_long", "q is at most 200 bytes"))
+		return
 	}
 	var err error
 	if f.SiteID, err = queryInt(r, "site_id"); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	if f.ContactID, err = queryInt(r, "contact_id"); err != nil {
 		WriteProblem(w, r, err)
 		return
 	}

@@ -141,3 +141,46 @@ func (a *API) deleteDepartment(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+func (a *API) setStatus(w http.ResponseWriter, r *http.Request) {
+	idBody(w, r, func(id int64, req struct {
+		Status model.TicketStatus `json:"status"`
+	}) (model.Conversation, error) {
+		return a.chat.SetStatus(r.Context(), actorFrom(r), id, req.Status)
+	})
+}
+
+func (a *API) setAssignee(w http.ResponseWriter, r *http.Request) {
+	idBody(w, r, func(id int64, req struct {
+		UserID int64 `json:"user_id"`
+	}) (model.Conversation, error) {
+		return a.chat.AssignTicket(r.Context(), actorFrom(r), id, req.UserID)
+	})
+}
+
+func (a *API) emailReply(w http.ResponseWriter, r *http.Request) {
+	bodyCall(w, r, http.StatusCreated, true, func(id int64, req sendRequest) (model.Message, error) {
+		return a.chat.ReplyByEmail(r.Context(), actorFrom(r), id, chat.SendInput{ConversationID: id, ClientID: req.ClientID, Body: req.Body, AttachmentID: req.AttachmentID})
+	})
+}
+
+func (a *API) conversationMail(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	mail, err := a.chat.Mail(r.Context(), actorFrom(r), id)
+	respond(w, r, map[string]any{"mail": mail}, err)
+}
+
+func (a *API) requestTranscript(w http.ResponseWriter, r *http.Request) {
+	bodyCall(w, r, http.StatusAccepted, true, func(id int64, req struct {
+		Email string `json:"email"`
+	}) (map[string]any, error) {
+		if err := a.chat.RequestTranscript(r.Context(), actorFrom(r), id, req.Email); err != nil {
+			return nil, err
+		}
+		return map[string]any{"queued": true}, nil
+	})
+}

@@ -22,6 +22,7 @@ import (
 	"switchboard/internal/bus"
 	"switchboard/internal/chat"
 	"switchboard/internal/clock"
+	"switchboard/internal/email"
 	"switchboard/internal/gateway"
 	"switchboard/internal/httpapi"
 	"switchboard/internal/identity"
@@ -69,6 +70,9 @@ type Config struct {
 	// ones first. Default 0 (no load balancer).
 	DrainDelay time.Duration
 	Gateway    gateway.Options
+	// Mail turns on email (docs/email.md): outgoing through Mail.SMTP from
+	// Mail.From, inbound replies on Mail.Listen. Zero: no email.
+	Mail email.Config
 
 	Logger *slog.Logger
 	Clock  clock.Clock
@@ -89,6 +93,9 @@ type Server struct {
 	ln       net.Listener
 	notReady atomic.Bool // shutdown has begun
 	blobs    *blob.FS
+	outbox   *email.Outbox // nil: email off
+	mailLn   net.Listener  // inbound SMTP; nil: off
+	inbound  *email.Listener
 
 	janitorMu sync.Mutex
 	janitor   clock.Timer // next housekeeping run; nil once stopped
@@ -175,9 +182,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		b = nb
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, Store: st, Bus: b, blobs: blobs}
+	mailCfg, err := s.setupMail()
+	if err != nil {
+		st.Close()
+		b.Close()
+		return nil, err
+	}
 	s.Ident = identity.New(st, b, cfg.Clock, identity.Options{BcryptCost: cfg.BcryptCost, Logger: cfg.Logger})
 	s.Chat = chat.New(chat.Config{Store: st, Bus: b, Blobs: blobs, Clock: cfg.Clock, NodeID: cfg.NodeID,
-		Logger: cfg.Logger, Limits: chat.Limits{MaxAttachmentBytes: cfg.MaxAttachmentBytes}, PresenceTTL: cfg.PresenceTTL})
+		Logger: cfg.Logger, Limits: chat.Limits{MaxAttachmentBytes: cfg.MaxAttachmentBytes}, PresenceTTL: cfg.PresenceTTL,
+		Mail: mailCfg})
 	s.GW, err = gateway.New(s.Chat, st, b, cfg.Clock, cfg.Logger, cfg.Gateway)
 	if err != nil {
 		st.Close()
@@ -264,6 +278,10 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
+	if err := s.listenMail(); err != nil {
+		ln.Close()
+		return err
+	}
 	s.ln = ln
 	return nil
 }
@@ -321,6 +339,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	if err := s.Chat.StartRouting(ctx); err != nil {
 		s.log.Error("start routing", "err", err)
 	}
+	if s.outbox != nil {
+		s.outbox.Start()
+	}
+	if err := s.serveMail(); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	go s.housekeeping()
@@ -370,6 +394,7 @@ func (s *Server) Shutdown() error {
 // Close releases the store and bus without draining (see Shutdown).
 func (s *Server) Close() error {
 	s.stopHousekeeping()
+	s.stopMail()
 	s.Chat.StopRouting()
 	var errs []error
 	// The store first: it commits what is queued, and its after-commit
