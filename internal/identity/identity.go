@@ -424,6 +424,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (model.
 		// (role, sites); open sockets hold the old access, so they are closed
 		// and reconnect with the session they still have.
 		revoke, reconnect := false, false
+		wasAdmin := u.Role == model.RoleAdmin && !u.Disabled
 		if p.Name != nil {
 			u.Name = name
 		}
@@ -456,6 +457,22 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (model.
 		}
 		if u.Disabled {
 			u.Availability = model.Offline
+		}
+		if wasAdmin && (u.Role != model.RoleAdmin || u.Disabled) {
+			// Someone must be left to administer the server.
+			users, err := tx.ListUsers(ctx)
+			if err != nil {
+				return err
+			}
+			others := 0
+			for _, o := range users {
+				if o.ID != u.ID && o.Role == model.RoleAdmin && !o.Disabled {
+					others++
+				}
+			}
+			if others == 0 {
+				return apperr.Conflict("last_admin", "this is the last enabled admin: make someone else admin first")
+			}
 		}
 		u.UpdatedAt = s.now()
 		if p.SiteIDs != nil {

@@ -653,3 +653,32 @@ func TestLimiterConcurrent(t *testing.T) {
 		t.Fatalf("allowed %d, want exactly the burst of 50", allowed)
 	}
 }
+
+// TestLastAdminStays: the last enabled admin cannot be demoted or disabled
+// by anyone, so the server always keeps someone who can administer it.
+func TestLastAdminStays(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := context.Background()
+	a, err := e.svc.CreateUser(ctx, NewUser{Email: "root@example.com", Name: "Root", Password: "password1", Role: model.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, yes := model.RoleAgent, true
+	_, err = e.svc.UpdateUser(ctx, a.ID, UserPatch{Role: &agent})
+	wantCode(t, err, apperr.KindConflict, "last_admin")
+	_, err = e.svc.UpdateUser(ctx, a.ID, UserPatch{Disabled: &yes})
+	wantCode(t, err, apperr.KindConflict, "last_admin")
+	if u, _ := e.st.GetUser(ctx, a.ID); u.Role != model.RoleAdmin || u.Disabled {
+		t.Fatalf("refused changes were stored: %+v", u)
+	}
+	// With a second admin, either may step down.
+	b, err := e.svc.CreateUser(ctx, NewUser{Email: "two@example.com", Name: "Two", Password: "password1", Role: model.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.UpdateUser(ctx, a.ID, UserPatch{Role: &agent}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.svc.UpdateUser(ctx, b.ID, UserPatch{Disabled: &yes})
+	wantCode(t, err, apperr.KindConflict, "last_admin")
+}
