@@ -185,6 +185,18 @@ type QueueEntry struct {
 	Manual bool `json:"manual,omitempty"`
 }
 
+// QuickReply is a canned answer agents insert by typing "/" and its
+// shortcut. Shared ones (OwnerID 0) are managed by admins; personal ones
+// belong to one user.
+type QuickReply struct {
+	ID        int64     `json:"id"`
+	OwnerID   int64     `json:"owner_id,omitempty"` // 0: shared
+	Shortcut  string    `json:"shortcut"`           // unique per owner (and among shared ones)
+	Body      string    `json:"body"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
 // MailState is where an outgoing mail stands in the outbox.
 type MailState string
 

@@ -9,7 +9,8 @@
 // Errors: methods return *apperr.Error values for expected failures:
 // KindNotFound (codes "<thing>_not_found": "site", "user", "contact",
 // "visitor_session", "auth_session", "conversation", "chat", "participant",
-// "message", "attachment", "department", "queue_entry", "mail", "mail_ref") and KindConflict (codes "email_taken",
+// "message", "attachment", "department", "queue_entry", "mail", "mail_ref",
+// "quick_reply") and KindConflict (codes "email_taken",
 // "site_key_taken", "duplicate_client_id"). Anything else is an untyped error
 // wrapped with context, which the transports report as "internal", except
 // that a store that is closing returns KindUnavailable (retry elsewhere).
@@ -82,6 +83,11 @@ type Reader interface {
 	GetQueueEntry(ctx context.Context, chatID int64) (model.QueueEntry, error)
 	// ListOffers returns offers ordered by OfferedAt, then user id.
 	ListOffers(ctx context.Context, q OfferQuery) ([]model.Offer, error)
+
+	// ListQuickReplies returns the shared quick replies and the user's own,
+	// ordered by shortcut, then owner (shared first).
+	ListQuickReplies(ctx context.Context, userID int64) ([]model.QuickReply, error)
+	GetQuickReply(ctx context.Context, id int64) (model.QuickReply, error) // quick_reply_not_found
 
 	// ListMail returns a conversation's outgoing mails, oldest first.
 	ListMail(ctx context.Context, conversationID int64) ([]model.OutboxMail, error)
@@ -187,6 +193,14 @@ type Tx interface {
 	// except the one to exceptUserID (0: none); it returns the users whose
 	// offers it resolved, ascending.
 	ResolveOffers(ctx context.Context, chatID, exceptUserID int64, state model.OfferState, at time.Time) ([]int64, error)
+
+	// CreateQuickReply sets ID; shortcut_taken (KindConflict) when the owner
+	// (or the shared set) already has the shortcut.
+	CreateQuickReply(ctx context.Context, q *model.QuickReply) error
+	// UpdateQuickReply writes shortcut, body, updated_at (shortcut_taken,
+	// quick_reply_not_found).
+	UpdateQuickReply(ctx context.Context, q model.QuickReply) error
+	DeleteQuickReply(ctx context.Context, id int64) error // quick_reply_not_found
 
 	// EnqueueMail stores an outgoing mail (sets ID; State pending, Attempts
 	// 0). A mail with a DedupeKey already queued is not queued again:

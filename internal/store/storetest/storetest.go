@@ -65,6 +65,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"MarkMail", testMarkMail},
 		{"MailRefs", testMailRefs},
 		{"ConversationQuery", testConversationQuery},
+		{"QuickReplies", testQuickReplies},
 		{"TxErrorRollsBack", testTxErrorRollsBack},
 		{"TxErrorIsolatedInBatch", testTxErrorIsolatedInBatch},
 		{"OnCommit", testOnCommit},
