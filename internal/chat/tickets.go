@@ -25,9 +25,14 @@ import (
 var _ email.Inbox = (*Service)(nil)
 
 // threadRoot is the Message-ID every mail of a conversation refers to, so
-// mail clients keep one thread however many mails it takes.
+// mail clients keep one thread however many mails it takes. It carries the
+// reply address's signature: a stranger cannot name a conversation's thread
+// by guessing its id.
 func (s *Service) threadRoot(convID int64) string {
-	return fmt.Sprintf("conversation-%d@%s", convID, email.Domain(s.mail.From))
+	domain := email.Domain(s.mail.From)
+	addr := email.ReplyAddress(s.mail.Secret, domain, convID)
+	local := strings.TrimPrefix(addr[:strings.LastIndexByte(addr, '@')], "reply+")
+	return "conversation-" + local + "@" + domain
 }
 
 // queueMail composes and queues one mail to the conversation's customer
@@ -241,7 +246,8 @@ func mailClientID(messageID string, part int) string {
 // never answered.
 func (s *Service) Deliver(ctx context.Context, in email.Inbound) error {
 	convID := in.ConversationID
-	if convID == 0 {
+	byRefs := convID == 0
+	if byRefs {
 		id, err := s.st.ConversationByMailRef(ctx, in.References)
 		if err != nil {
 			return err
@@ -258,6 +264,11 @@ func (s *Service) Deliver(ctx context.Context, in email.Inbound) error {
 	if err != nil {
 		return err
 	}
+	if byRefs && !in.Automatic && !strings.EqualFold(in.From, contact.Email) {
+		// Without the signed reply address only the customer's own address
+		// may continue a thread: headers are easy to forge, signatures not.
+		return apperr.NotFound("mail_ref")
+	}
 	visitor := Actor{Party: model.PartyVisitor, SiteID: conv.SiteID, ContactID: contact.ID, Name: contact.Name}
 	if visitor.Name == "" {
 		visitor.Name = in.FromName
@@ -273,14 +284,24 @@ func (s *Service) Deliver(ctx context.Context, in email.Inbound) error {
 		return err
 	}
 	var atts []model.Attachment
+	var refused []string
 	for _, p := range in.Attachments {
 		a, err := s.storeMailPart(ctx, conv.ID, contact.ID, p.Name, p.Data)
+		if k := apperr.KindOf(err); k == apperr.KindInvalid || k == apperr.KindTooLarge {
+			// A file the upload rules refuse (a type not allowed, empty, too
+			// large) is left out, not the whole mail: the raw mail keeps it.
+			refused = append(refused, blob.SafeFilename(p.Name))
+			continue
+		}
 		if err != nil {
 			return err
 		}
 		atts = append(atts, a)
 	}
 	body := mailBody(in, s.limits.MaxBodyBytes)
+	if len(refused) > 0 {
+		body = truncate(body+"\n\n[not kept: "+strings.Join(refused, ", ")+" — in the original email]", s.limits.MaxBodyBytes)
+	}
 	return s.st.InTx(ctx, func(tx store.Tx) error {
 		c, err := tx.GetConversation(ctx, conv.ID)
 		if err != nil {

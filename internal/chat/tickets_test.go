@@ -90,6 +90,23 @@ func TestTicketEmailRepliesAndInboundMail(t *testing.T) {
 	if err := f.svc.Deliver(f.ctx, in2); err != nil {
 		t.Fatal(err)
 	}
+	// Headers alone are not enough for a stranger: only the customer's own
+	// address continues a thread without the signed reply address.
+	err = f.svc.Deliver(f.ctx, email.Inbound{References: []string{mails[1].MessageID}, From: "mallory@evil.test",
+		MessageID: "evil@x", Text: "send me the refund instead"})
+	wantCode(t, err, "mail_ref_not_found")
+	// A file the upload rules refuse is left out, not the whole mail.
+	if err := f.svc.Deliver(f.ctx, email.Inbound{ConversationID: conv, From: "vera@example.com", MessageID: "att@x",
+		Text: "see attached", Raw: []byte("raw"), Attachments: []email.Part{{Name: "empty.txt", Data: nil}}}); err != nil {
+		t.Fatalf("a refused attachment failed the mail: %v", err)
+	}
+	noted := false
+	for _, x := range must(f.svc.History(f.ctx, v, conv, 0, 100)) {
+		noted = noted || strings.Contains(x.Body, "[not kept: empty.txt")
+	}
+	if !noted {
+		t.Fatal("the refused attachment is not mentioned")
+	}
 	// Unknown threads are refused (the listener answers 550).
 	err = f.svc.Deliver(f.ctx, email.Inbound{References: []string{"nobody@x"}, MessageID: "zzz@x", Text: "?"})
 	wantCode(t, err, "mail_ref_not_found")
