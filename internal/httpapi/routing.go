@@ -184,3 +184,42 @@ func (a *API) requestTranscript(w http.ResponseWriter, r *http.Request) {
 		return map[string]any{"queued": true}, nil
 	})
 }
+
+type quickReplyRequest struct {
+	Shortcut *string `json:"shortcut"`
+	Body     *string `json:"body"`
+	Shared   bool    `json:"shared"`
+}
+
+func (a *API) listQuickReplies(w http.ResponseWriter, r *http.Request) {
+	qs, err := a.chat.ListQuickReplies(r.Context(), actorFrom(r))
+	respond(w, r, map[string]any{"quick_replies": qs}, err)
+}
+
+func (a *API) createQuickReply(w http.ResponseWriter, r *http.Request) {
+	bodyCall(w, r, http.StatusCreated, false, func(_ int64, req quickReplyRequest) (model.QuickReply, error) {
+		return a.chat.CreateQuickReply(r.Context(), actorFrom(r), chat.QuickReplyInput{Shortcut: req.Shortcut, Body: req.Body, Shared: req.Shared})
+	})
+}
+
+func (a *API) updateQuickReply(w http.ResponseWriter, r *http.Request) {
+	idBody(w, r, func(id int64, req quickReplyRequest) (model.QuickReply, error) {
+		if req.Shared {
+			return model.QuickReply{}, apperr.Invalid("shared_immutable", "a quick reply cannot change between shared and personal")
+		}
+		return a.chat.UpdateQuickReply(r.Context(), actorFrom(r), id, chat.QuickReplyInput{Shortcut: req.Shortcut, Body: req.Body})
+	})
+}
+
+func (a *API) deleteQuickReply(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	if err := a.chat.DeleteQuickReply(r.Context(), actorFrom(r), id); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
