@@ -3,42 +3,18 @@ import { Fragment, type ComponentChildren } from 'preact';
 import { ApiError } from './api';
 import { client, store } from './client';
 import { isSet, type Entry } from './store';
-import type { Availability, Conversation, Message, Priority } from './types';
-import { ago, clock, customerName, duration, stars, stateLabel } from './util';
+import type { Availability, Conversation } from './types';
+import { ago, clock, customerName, duration } from './util';
 import { askNotifications, notificationsState } from './notify';
 import { errText, Modal } from './ui';
 import { CapacityControl, HandOverDialog, OfferCards, type HandOverKind } from './routing';
 import { SettingsScreen } from './settings';
+import { BASE, currentPath, linkProps, navigate, useRoute } from './route';
+import { Empty, PriorityTag, RatingBadge, StatePill, TicketFields } from './bits';
+import { Timeline } from './timeline';
+import { TicketScreen, TicketsScreen, ticketTab } from './tickets';
 
-// ---------- routing ----------
-
-const BASE = '/console/';
-
-function currentPath(): string {
-  const p = location.pathname.startsWith(BASE) ? location.pathname.slice(BASE.length) : '';
-  return p.replace(/\/+$/, '');
-}
-
-let routeListeners: (() => void)[] = [];
-export function navigate(path: string): void {
-  if (currentPath() === path) return;
-  history.pushState(null, '', BASE + path);
-  for (const fn of routeListeners) fn();
-}
-window.addEventListener('popstate', () => routeListeners.forEach((fn) => fn()));
-client.onNavigate = navigate;
-
-function useRoute(): string {
-  const [p, setP] = useState(currentPath());
-  useEffect(() => {
-    const fn = () => setP(currentPath());
-    routeListeners.push(fn);
-    return () => {
-      routeListeners = routeListeners.filter((f) => f !== fn);
-    };
-  }, []);
-  return p;
-}
+export { navigate };
 
 // useLive re-renders on any store or client change, and every 15 s for clocks.
 function useLive(): void {
@@ -132,6 +108,8 @@ function Shell({ route }: { route: string }) {
   const [confirmEnd, setConfirmEnd] = useState(0);
   const [handOver, setHandOver] = useState<{ id: number; kind: HandOverKind } | null>(null);
   const convId = route.startsWith('c/') ? Number(route.slice(2)) || 0 : 0;
+  const ticketId = route.startsWith('t/') ? Number(route.slice(2)) || 0 : 0;
+  const tab = ticketTab(route);
   const admin = store.me?.role === 'admin';
 
   useEffect(() => {
@@ -219,6 +197,10 @@ function Shell({ route }: { route: string }) {
           navigate('history');
           return;
         case 'Digit5':
+          e.preventDefault();
+          navigate('tickets');
+          return;
+        case 'Digit6':
           if (store.me?.role === 'admin') {
             e.preventDefault();
             navigate('settings');
@@ -233,12 +215,14 @@ function Shell({ route }: { route: string }) {
   let screen: ComponentChildren;
   if (convId) screen = <ConversationScreen id={convId} key={convId} onEnd={() => setConfirmEnd(convId)} onHandOver={(kind) => setHandOver({ id: convId, kind })} />;
   else if (route === 'queue') screen = <QueueScreen />;
-  else if (route === 'inbox') screen = <TicketsScreen key="inbox" mode="inbox" />;
-  else if (route === 'history') screen = <TicketsScreen key="history" mode="history" />;
+  else if (route === 'inbox') screen = <ListScreen key="inbox" mode="inbox" />;
+  else if (route === 'history') screen = <ListScreen key="history" mode="history" />;
+  else if (ticketId) screen = <TicketScreen id={ticketId} key={'t' + ticketId} />;
+  else if (tab) screen = <TicketsScreen tab={tab} />;
   else if (route === 'settings' && admin) screen = <SettingsScreen />;
   else screen = <ActiveScreen />;
 
-  const section = convId ? '' : route || 'active';
+  const section = convId ? '' : ticketId || tab ? 'tickets' : route || 'active';
   return (
     <div class="shell">
       <TopBar current={convId} onHelp={() => setHelp(true)} />
@@ -348,6 +332,7 @@ function Nav({ section }: { section: string }) {
         {item('queue', 'Queue', queued > 0 ? <span class="badge" id="queue-badge">{queued}</span> : null)}
         {item('inbox', 'Inbox')}
         {item('history', 'History')}
+        {item('tickets', 'Tickets')}
         {store.me?.role === 'admin' && item('settings', 'Settings')}
       </ul>
     </nav>
@@ -355,25 +340,6 @@ function Nav({ section }: { section: string }) {
 }
 
 // ---------- lists ----------
-
-function StatePill({ state }: { state?: string }) {
-  if (!state) return <span class="pill offline-msg" title="Left with the offline form while no one could chat">Offline message</span>;
-  return <span class={`pill state-${state}`}>{stateLabel[state] ?? state}</span>;
-}
-
-function RatingBadge({ id }: { id: number }) {
-  const r = store.ratingOf(id);
-  if (!r) return null;
-  return (
-    <span class="rating" data-rating={r.score} title={`Customer rating: ${r.score} out of 5${r.comment ? ' — “' + r.comment + '”' : ''}`} aria-label={`Rated ${r.score} out of 5`}>
-      {stars(r.score)}
-    </span>
-  );
-}
-
-function PriorityTag({ p }: { p: Priority }) {
-  return <span class={`prio prio-${p}`}>{p}</span>;
-}
 
 function ActiveScreen() {
   const rows = store.activeChats();
@@ -452,7 +418,7 @@ function QueueScreen() {
   );
 }
 
-function TicketsScreen({ mode }: { mode: 'inbox' | 'history' }) {
+function ListScreen({ mode }: { mode: 'inbox' | 'history' }) {
   const [status, setStatus] = useState(mode === 'history' ? 'closed' : 'open');
   const [assignee, setAssignee] = useState('');
   const [tag, setTag] = useState('');
@@ -561,15 +527,6 @@ function TicketRow({ e, history }: { e: Entry; history: boolean }) {
   );
 }
 
-function Empty({ title, text }: { title: string; text: string }) {
-  return (
-    <div class="empty">
-      <p class="empty-title">{title}</p>
-      <p class="muted">{text}</p>
-    </div>
-  );
-}
-
 // ---------- conversation ----------
 
 function ConversationScreen({ id, onEnd, onHandOver }: { id: number; onEnd: () => void; onHandOver: (k: HandOverKind) => void }) {
@@ -626,83 +583,6 @@ function ConversationScreen({ id, onEnd, onHandOver }: { id: number; onEnd: () =
       </section>
       <CustomerPanel e={e} onErr={setErr} />
     </div>
-  );
-}
-
-function Timeline({ id }: { id: number }) {
-  const items = store.timeline(id);
-  const ref = useRef<HTMLDivElement>(null);
-  const stick = useRef(true);
-  const typingName = store.visitorTyping(id);
-  const visitorRead = store.visitorReadSeq(id);
-  let lastSeenSeq = 0;
-  for (const m of items) if (m.author_kind === 'agent' && m.kind === 'text' && m.seq <= visitorRead) lastSeenSeq = m.seq;
-
-  useEffect(() => {
-    const el = ref.current;
-    if (el && stick.current) el.scrollTop = el.scrollHeight;
-  });
-  // re-check the typing indicator's expiry
-  useEffect(() => {
-    if (!typingName) return;
-    const t = setTimeout(() => store.changed(), 6500);
-    return () => clearTimeout(t);
-  }, [typingName]);
-
-  return (
-    <div class="timeline" role="log" aria-label="Conversation timeline" aria-live="polite" id="timeline" ref={ref}
-      onScroll={(ev) => {
-        const el = ev.currentTarget as HTMLElement;
-        stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-      }}>
-      <ol class="timeline-list">
-      {items.map((m) => <TimelineEntry m={m} seen={m.seq === lastSeenSeq} key={m.seq} />)}
-      {typingName && (
-        <li class="typing" id="visitor-typing" aria-live="polite">
-          <span class="typing-dots" aria-hidden="true"><i /><i /><i /></span> {typingName} is typing…
-        </li>
-      )}
-      </ol>
-    </div>
-  );
-}
-
-function TimelineEntry({ m, seen }: { m: Message; seen: boolean }) {
-  if (m.kind === 'event' || m.author_kind === 'system') {
-    return (
-      <li class="entry system" data-seq={m.seq}>
-        <span>{m.body}</span> <time dateTime={m.created_at}>{clock(m.created_at)}</time>
-      </li>
-    );
-  }
-  const cls = m.kind === 'note' ? 'note' : m.author_kind === 'visitor' ? 'visitor' : m.author_kind === 'bot' ? 'bot' : 'agent';
-  return (
-    <li class={`entry ${cls}`} data-seq={m.seq}>
-      <div class="bubble">
-        <div class="entry-head">
-          {m.kind === 'note' && <span class="note-label">Internal note</span>}
-          <span class="author">{m.author_name || (m.author_kind === 'visitor' ? 'Customer' : m.author_kind)}</span>
-          <time dateTime={m.created_at} title={m.created_at}>{clock(m.created_at)}</time>
-        </div>
-        {m.body && <div class="body-text">{m.body}</div>}
-        {m.attachment && <AttachmentView a={m.attachment} />}
-        {seen && <div class="seen" aria-label="Seen by the customer">Seen</div>}
-      </div>
-    </li>
-  );
-}
-
-function AttachmentView({ a }: { a: NonNullable<Message['attachment']> }) {
-  const href = `/api/v1/attachments/${a.id}`;
-  if (a.content_type.startsWith('image/')) {
-    return (
-      <a href={href} target="_blank" rel="noopener noreferrer" class="attachment">
-        <img src={href} alt={a.name} loading="lazy" />
-      </a>
-    );
-  }
-  return (
-    <a href={href} class="attachment file" rel="noopener noreferrer">📎 {a.name} <span class="muted">({Math.ceil(a.size / 1024)} KB)</span></a>
   );
 }
 
@@ -777,12 +657,17 @@ function Composer({ id, canReply, live, incoming, offline, email, onJoin }: { id
             <><span>Join the chat to reply to the customer.</span> <button type="button" class="btn primary small" onClick={onJoin}>Join chat</button></>
           ) : offline ? (
             <span id="offline-reply-note">
-              This message was left with the offline form, so there is no chat to reply in — replying from the console is not supported yet.
-              {email ? <> Answer the customer by email at <a href={'mailto:' + email}>{email}</a>. </> : ' '}
+              This message was left with the offline form, so there is no chat to reply in.
+              {email ? <> Reply to {email} by email from <a {...linkProps('t/' + id)} class="open-ticket">the ticket</a>. </> : ' The customer left no email address, so there is no way to answer them. '}
               You can add internal notes for your team.
             </span>
+          ) : live ? (
+            <span>Another agent is in this chat. You can add internal notes.</span>
           ) : (
-            <span>{live ? 'Another agent is in this chat. You can add internal notes.' : 'This chat has ended. You can add internal notes.'}</span>
+            <span id="ended-reply-note">
+              This chat has ended.
+              {email ? <> Reply to {email} by email from <a {...linkProps('t/' + id)} class="open-ticket">the ticket</a>, or add internal notes here.</> : ' You can add internal notes.'}
+            </span>
           )}
         </div>
       ) : (
@@ -828,18 +713,6 @@ function CustomerPanel({ e, onErr }: { e: Entry; onErr: (s: string) => void }) {
   const contact = e.contact;
   const presence = store.presenceOf(c.contact_id);
   const chat = e.chat?.chat;
-  const [tag, setTag] = useState('');
-  const addTag = async (ev: Event) => {
-    ev.preventDefault();
-    const t = tag.trim().toLowerCase();
-    if (!t) return;
-    try {
-      await client.setTags(c.id, [...c.tags.filter((x) => x !== t), t]);
-      setTag('');
-    } catch (x) {
-      onErr(errText(x));
-    }
-  };
   const attrs = Object.entries(contact?.attributes ?? {});
   return (
     <aside class="customer" aria-label="Customer">
@@ -855,29 +728,8 @@ function CustomerPanel({ e, onErr }: { e: Entry; onErr: (s: string) => void }) {
         </dl>
       </section>
       <section class="panel">
-        <h2>Ticket</h2>
-        <label class="field">Priority
-          <select id="priority" value={c.priority} onChange={(ev) => client.setPriority(c.id, (ev.currentTarget as HTMLSelectElement).value).catch((x) => onErr(errText(x)))}>
-            <option value="low">Low</option>
-            <option value="normal">Normal</option>
-            <option value="high">High</option>
-            <option value="urgent">Urgent</option>
-          </select>
-        </label>
-        <div class="field">
-          <span>Tags</span>
-          <ul class="tags" id="tags" aria-label="Tags">
-            {c.tags.map((t) => (
-              <li class="tag" key={t}>{t}
-                <button class="tag-x" aria-label={`Remove tag ${t}`} onClick={() => client.setTags(c.id, c.tags.filter((x) => x !== t)).catch((x) => onErr(errText(x)))}>×</button>
-              </li>
-            ))}
-          </ul>
-          <form class="tag-form" onSubmit={addTag}>
-            <input id="tag-input" value={tag} placeholder="Add a tag" aria-label="Add a tag" maxLength={50} onInput={(ev) => setTag((ev.currentTarget as HTMLInputElement).value)} />
-            <button class="btn small" type="submit">Add</button>
-          </form>
-        </div>
+        <h2 class="panel-head">Ticket <a {...linkProps('t/' + c.id)} id="open-ticket-view" class="small-link">Open ticket view</a></h2>
+        <TicketFields c={c} onErr={onErr} />
         <dl>
           <dt>Status</dt><dd>{c.status}</dd>
           <dt>Assignee</dt><dd id="assignee">{store.nameOf(c.assignee_id)}</dd>
@@ -913,12 +765,13 @@ const shortcuts: [string, string][] = [
   ['?', 'Show or hide this help'],
   ['Enter', 'Send the message'],
   ['Shift + Enter', 'New line in the message'],
+  ['Ctrl + Enter', 'Send a ticket’s email reply or note'],
   ['Alt + ↓ / Alt + ↑', 'Next / previous chat in the bar'],
   ['Alt + J', 'Join the open chat, or accept the chat offered to you'],
   ['Alt + T', 'Transfer the open chat'],
   ['Alt + E', 'End the open chat (asks first)'],
   ['Alt + A', 'Switch availability'],
-  ['Alt + 1 … 5', 'Active chats, Queue, Inbox, History, Settings (admins)'],
+  ['Alt + 1 … 6', 'Active chats, Queue, Inbox, History, Tickets, Settings (admins)'],
   ['Esc', 'Close a dialog'],
 ];
 

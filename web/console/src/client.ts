@@ -7,7 +7,7 @@ import { CommandError, StaffSocket, type SocketState } from './socket';
 import { Store } from './store';
 import { chime, notifyOnce } from './notify';
 import type {
-  Availability, ChatView, Conversation, ConversationView, Me, Message, Offer, OfferEvent, Presence, ReadMark, StaffMember, TransferTargets, TypingEvent, User,
+  Availability, ChatView, Conversation, ConversationView, Me, Message, Offer, OfferEvent, OutboxMail, Presence, ReadMark, StaffMember, TicketStatus, TransferTargets, TypingEvent, User,
 } from './types';
 
 export const store = new Store();
@@ -446,6 +446,29 @@ class Client {
 
   async setPriority(id: number, priority: string): Promise<void> {
     store.upsertConversation(await api<Conversation>('PUT', `/conversations/${id}/priority`, { priority }));
+  }
+
+  async setStatus(id: number, status: TicketStatus): Promise<void> {
+    store.upsertConversation(await api<Conversation>('PUT', `/conversations/${id}/status`, { status }));
+  }
+
+  // setAssignee gives a ticket to an agent, or unassigns it (0).
+  async setAssignee(id: number, userId: number): Promise<void> {
+    store.upsertConversation(await api<Conversation>('PUT', `/conversations/${id}/assignee`, { user_id: userId }));
+    this.checkNames([userId]);
+  }
+
+  // emailReply appends a reply the server emails to the customer. The same
+  // client id (a retry after a lost answer) never sends a second mail.
+  async emailReply(id: number, body: string, clientId: string): Promise<Message> {
+    const m = await api<Message>('POST', `/conversations/${id}/email-reply`, { client_id: clientId, body });
+    store.addMessage(m);
+    return m;
+  }
+
+  async mail(id: number): Promise<OutboxMail[]> {
+    const r = await api<{ mail: OutboxMail[] | null }>('GET', `/conversations/${id}/mail`);
+    return r.mail ?? [];
   }
 
   async upload(id: number, file: File): Promise<number> {

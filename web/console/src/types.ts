@@ -150,7 +150,23 @@ export interface Message {
   event?: string;
   attachment_id?: number;
   attachment?: Attachment;
+  // an inbound email reply: the original mail (GET /attachments/{id})
+  raw_attachment_id?: number;
   created_at: string;
+}
+
+// One mail of a conversation (GET /conversations/{id}/mail).
+export interface OutboxMail {
+  id: number;
+  conversation_id: number;
+  kind: 'transcript' | 'reply' | 'confirmation' | string;
+  to: string;
+  message_id: string;
+  state: 'pending' | 'sent' | 'failed' | string;
+  attempts: number;
+  last_error?: string;
+  created_at: string;
+  sent_at?: string;
 }
 
 export interface TypingEvent {

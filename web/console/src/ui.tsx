@@ -25,6 +25,13 @@ const messages: Record<string, string> = {
   invalid_capacity: 'Capacity cannot be negative.',
   capacity_above_maximum: 'That is more chats than an admin allows you. Pick a lower number.',
   admin_only: 'Only admins can change this.',
+  // tickets and email
+  chat_live: 'The customer is in a live chat: end the chat first, or handle it from the chat.',
+  no_email: 'This customer left no email address, so a reply cannot reach them.',
+  email_not_configured: 'This server is not set up to send email. Ask an admin to configure outgoing mail.',
+  query_too_long: 'The search is too long: use at most 200 characters.',
+  invalid_status: 'That status does not exist.',
+  conversation_not_found: 'This conversation no longer exists, or you cannot see it.',
 };
 
 export function errText(e: unknown, overrides: Record<string, string> = {}): string {

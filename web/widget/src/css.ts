@@ -60,6 +60,9 @@ export const CSS = `
 .st button{border:0;background:none;font-size:26px;line-height:1;color:#c8ccd2;padding:2px}
 .st button[aria-checked=true]{color:#f4b400}
 .rt textarea{border:1px solid #cfd3d8;border-radius:8px;padding:6px 8px;resize:vertical}
+.tr form{display:flex;flex-wrap:wrap;gap:6px;align-items:center}
+.tr label{flex-basis:100%;font-weight:600}
+.tr input{flex:1;min-width:0;border:1px solid #cfd3d8;border-radius:8px;padding:8px 10px}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 @media (max-width:480px){.p{inset:0;width:100%;height:100%;border-radius:0}}
 `;

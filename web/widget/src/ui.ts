@@ -67,6 +67,8 @@ interface Site {
   after_hours_message?: string;
   queue_display?: string;
   departments?: { id: number; name: string }[];
+  /** "on_request": offer "email me the transcript"; "always": the server sends it; "never". */
+  transcript?: string;
 }
 /** Why no live chat can start now: outside business hours. */
 interface Off {
@@ -260,7 +262,7 @@ function mount(ctx: MountContext): UIHandle {
   // applySite takes the site's hours and departments; `hours` false keeps
   // `off` (a reply that newer news about the hours overtook).
   function applySite(s: Site, hours = true) {
-    info = { name: s.name, queue_display: s.queue_display, departments: s.departments || [] };
+    info = { name: s.name, queue_display: s.queue_display, departments: s.departments || [], transcript: s.transcript };
     put("site", info);
     if (hours) setOff(s.open === false ? { message: s.after_hours_message, next_open: s.next_open } : null);
     else render();
@@ -596,6 +598,8 @@ function mount(ctx: MountContext): UIHandle {
     if (chatState === "ended" && conv && !nobody) items.push(ratingNode());
     else if (conv && !live() && !out.length && (nobody || closed() || humansUnavailable) && !(kept && identity.email))
       items.push(offCard());
+    const tr = chatState === "ended" && conv && !out.length ? trNode() : null;
+    if (tr) items.push(tr);
     const keep = new Set(items);
     for (const [k, el] of nodes) if (!keep.has(el)) el.remove(), k.startsWith("p:") && nodes.delete(k);
     items.forEach((el, i) => {
@@ -679,6 +683,68 @@ function mount(ctx: MountContext): UIHandle {
     };
     cardEl = h("li", { class: "rt", "data-k": k }, offlineSent ? h("span", { role: "status" }, t("offlineDone")) : b);
     return cardEl;
+  }
+  // The transcript after a chat ends. "on_request": a button; it asks for
+  // an address when the visitor gave none (or the server has none), then
+  // says where it went. "always": the server sends it to the address it
+  // has, and the widget says so (with no address known: the button).
+  let trEl: HTMLElement | null = null;
+  let trKey = "";
+  let trAsk = false;
+  let trErr = "";
+  let trBusy = false;
+  let trTyped = "";
+  function trNode(): HTMLElement | null {
+    const mode = info.transcript;
+    const chatId = (chat && chat.chat.id) || lastChatId();
+    const sentTo = get("tx:" + chatId, "");
+    if (mode !== "always" && mode !== "on_request") return null;
+    const always = mode === "always" && !!identity.email;
+    const k = JSON.stringify([chatId, always, sentTo, trAsk, trErr, trBusy]);
+    if (trEl && trKey === k) return trEl;
+    trKey = k;
+    const box = h("li", { class: "rt tr" });
+    if (always || sentTo) box.append(h("span", { role: "status" }, sentTo ? t("transcriptSent", sentTo) : t("transcriptAlways")));
+    else if (trAsk) {
+      const input = h("input", { type: "email", id: "sb-tx", autocomplete: "email", required: true });
+      input.value = trTyped;
+      input.oninput = () => (trTyped = input.value);
+      const f = h("form", { novalidate: true }, h("label", { for: "sb-tx" }, t("transcriptAsk")), input,
+        h("button", { type: "submit", class: "sd", disabled: trBusy }, t("transcriptSend")));
+      f.onsubmit = (ev) => {
+        ev.preventDefault();
+        const v = input.value.trim();
+        if (EMAIL.test(v)) sendTranscript(v);
+        else (trErr = t("invalidEmail")), render();
+      };
+      box.append(f);
+      queueMicrotask(() => root.activeElement || input.focus());
+    } else {
+      const b = h("button", { type: "button", class: "sd", disabled: trBusy }, t("transcript"));
+      b.onclick = () => (identity.email ? sendTranscript("") : ((trAsk = true), render()));
+      box.append(b);
+    }
+    if (trErr) box.append(h("span", { class: "rte", role: "alert" }, trErr));
+    return (trEl = box);
+  }
+  async function sendTranscript(address: string) {
+    const chatId = (chat && chat.chat.id) || lastChatId();
+    trBusy = true;
+    trErr = "";
+    render();
+    try {
+      await rest("POST", "/conversations/" + conv + "/transcript", address ? { email: address } : {});
+      if (address) (identity.email = address), put("who", { name: identity.name, email: address });
+      put("tx:" + chatId, address || identity.email);
+      trAsk = false;
+      trTyped = "";
+    } catch (e) {
+      const code = (e as Problem).code;
+      if (code === "no_email" || code === "invalid_email") trAsk = true;
+      if (code !== "no_email") trErr = t(code === "invalid_email" ? "invalidEmail" : "transcriptFailed");
+    }
+    trBusy = false;
+    render();
   }
   const lastChatId = () => {
     let id = 0;
@@ -1314,7 +1380,9 @@ function mount(ctx: MountContext): UIHandle {
     myRead = agentRead = readSent = 0;
     for (const el of nodes.values()) el.remove();
     nodes.clear();
-    ratingEl = cardEl = null;
+    ratingEl = cardEl = trEl = null;
+    trAsk = false;
+    trErr = "";
     humansUnavailable = offlineSent = kept = offView = false;
     queues.clear();
     formKey = "";

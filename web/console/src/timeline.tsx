@@ -1,0 +1,97 @@
+// A conversation's timeline: messages, internal notes (marked), system
+// lines, attachments, "Seen", the customer's typing, and for tickets the
+// replies that came and went by email (with a link to the original mail).
+
+import { useEffect, useRef } from 'preact/hooks';
+import { store } from './client';
+import type { Message } from './types';
+import { clock } from './util';
+
+export function Timeline({ id }: { id: number }) {
+  const items = store.timeline(id);
+  const ref = useRef<HTMLDivElement>(null);
+  const stick = useRef(true);
+  const typingName = store.visitorTyping(id);
+  const visitorRead = store.visitorReadSeq(id);
+  let lastSeenSeq = 0;
+  for (const m of items) if (m.author_kind === 'agent' && m.kind === 'text' && m.seq <= visitorRead) lastSeenSeq = m.seq;
+
+  useEffect(() => {
+    const el = ref.current;
+    if (el && stick.current) el.scrollTop = el.scrollHeight;
+  });
+  // re-check the typing indicator's expiry
+  useEffect(() => {
+    if (!typingName) return;
+    const t = setTimeout(() => store.changed(), 6500);
+    return () => clearTimeout(t);
+  }, [typingName]);
+
+  return (
+    <div class="timeline" role="log" aria-label="Conversation timeline" aria-live="polite" id="timeline" ref={ref}
+      onScroll={(ev) => {
+        const el = ev.currentTarget as HTMLElement;
+        stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+      }}>
+      <ol class="timeline-list">
+      {items.map((m) => <TimelineEntry m={m} seen={m.seq === lastSeenSeq} key={m.seq} />)}
+      {typingName && (
+        <li class="typing" id="visitor-typing" aria-live="polite">
+          <span class="typing-dots" aria-hidden="true"><i /><i /><i /></span> {typingName} is typing…
+        </li>
+      )}
+      </ol>
+    </div>
+  );
+}
+
+// An inbound email reply carries the original mail (raw_attachment_id); an
+// agent's text outside any chat was sent by email (POST …/email-reply).
+function viaEmail(m: Message): boolean {
+  return m.kind === 'text' && (!!m.raw_attachment_id || (m.author_kind === 'agent' && !m.chat_id));
+}
+
+function TimelineEntry({ m, seen }: { m: Message; seen: boolean }) {
+  if (m.kind === 'event' || (m.author_kind === 'system' && m.kind !== 'note')) {
+    return (
+      <li class="entry system" data-seq={m.seq}>
+        <span>{m.body}</span> <time dateTime={m.created_at}>{clock(m.created_at)}</time>
+      </li>
+    );
+  }
+  const cls = m.kind === 'note' ? 'note' : m.author_kind === 'visitor' ? 'visitor' : m.author_kind === 'bot' ? 'bot' : 'agent';
+  const email = viaEmail(m);
+  return (
+    <li class={`entry ${cls}${email ? ' by-email' : ''}`} data-seq={m.seq}>
+      <div class="bubble">
+        <div class="entry-head">
+          {m.kind === 'note' && <span class="note-label">Internal note</span>}
+          <span class="author">{m.author_name || (m.author_kind === 'visitor' ? 'Customer' : m.author_kind === 'system' ? 'Switchboard' : m.author_kind)}</span>
+          {email && <span class="via-email">{m.author_kind === 'visitor' ? 'by email' : 'sent by email'}</span>}
+          <time dateTime={m.created_at} title={m.created_at}>{clock(m.created_at)}</time>
+        </div>
+        {m.body && <div class="body-text">{m.body}</div>}
+        {m.attachment && <AttachmentView a={m.attachment} />}
+        {!!m.raw_attachment_id && (
+          <a class="raw-email" href={`/api/v1/attachments/${m.raw_attachment_id}`} rel="noopener noreferrer" download>Original email</a>
+        )}
+        {seen && <div class="seen" aria-label="Seen by the customer">Seen</div>}
+      </div>
+    </li>
+  );
+}
+
+function AttachmentView({ a }: { a: NonNullable<Message['attachment']> }) {
+  const href = `/api/v1/attachments/${a.id}`;
+  if (a.content_type.startsWith('image/')) {
+    return (
+      <a href={href} target="_blank" rel="noopener noreferrer" class="attachment">
+        <img src={href} alt={a.name} loading="lazy" />
+      </a>
+    );
+  }
+  return (
+    <a href={href} class="attachment file" rel="noopener noreferrer">📎 {a.name} <span class="muted">({Math.ceil(a.size / 1024)} KB)</span></a>
+  );
+}
+
