@@ -62,6 +62,12 @@ type OutboxOptions struct {
 	// Backoff is the wait after the first, second, ... failed attempt; the
 	// last repeats (default 1m, 5m, 15m, 1h, 3h, 6h).
 	Backoff []time.Duration
+	// Transport is the outbox rows this Outbox sends (default "email"); the
+	// SMS and WhatsApp senders run their own Outbox over the same table.
+	Transport string
+	// Permanent reports a refusal that no retry can change (default
+	// IsPermanent, for SMTP replies).
+	Permanent func(error) bool
 }
 
 // DefaultBackoff is the wait after each failed attempt.
@@ -91,6 +97,12 @@ func (o OutboxOptions) withDefaults() OutboxOptions {
 	}
 	if len(o.Backoff) == 0 {
 		o.Backoff = DefaultBackoff
+	}
+	if o.Transport == "" {
+		o.Transport = "email"
+	}
+	if o.Permanent == nil {
+		o.Permanent = IsPermanent
 	}
 	return o
 }
@@ -277,7 +289,7 @@ func (o *Outbox) claim(now time.Time, n int) ([]model.OutboxMail, error) {
 	var out []model.OutboxMail
 	err := o.st.InTx(ctx, func(tx store.Tx) error {
 		var err error
-		out, err = tx.ClaimDueMail(ctx, o.node, now, now.Add(o.opts.Lease), n)
+		out, err = tx.ClaimDueMail(ctx, o.opts.Transport, o.node, now, now.Add(o.opts.Lease), n)
 		return err
 	})
 	if err != nil {
@@ -328,7 +340,7 @@ func (o *Outbox) markSent(m model.OutboxMail) {
 
 func (o *Outbox) markRetry(m model.OutboxMail, sendErr error) {
 	attempt := m.Attempts + 1
-	permanent := IsPermanent(sendErr)
+	permanent := o.opts.Permanent(sendErr)
 	giveUp := permanent || attempt >= o.opts.MaxAttempts
 	now := o.clk.Now()
 	next := now.Add(o.backoff(attempt))

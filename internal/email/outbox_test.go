@@ -474,7 +474,7 @@ func TestOutboxTakesOverAnExpiredLease(t *testing.T) {
 	// A node claimed the mail, then died before recording anything.
 	ctx := context.Background()
 	err := h.st.InTx(ctx, func(tx store.Tx) error {
-		ms, err := tx.ClaimDueMail(ctx, "dead-node", t0, t0.Add(2*time.Minute), 20)
+		ms, err := tx.ClaimDueMail(ctx, "email", "dead-node", t0, t0.Add(2*time.Minute), 20)
 		if err == nil && len(ms) != 1 {
 			err = fmt.Errorf("claimed %d", len(ms))
 		}

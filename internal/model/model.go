@@ -210,22 +210,25 @@ const (
 // change that caused it, so a restart or a mail server that is down delays
 // it but never loses it. Body is the complete RFC 5322 message.
 type OutboxMail struct {
-	ID             int64     `json:"id"`
-	ConversationID int64     `json:"conversation_id,omitempty"`
-	Kind           string    `json:"kind"`       // transcript, reply, confirmation
-	DedupeKey      string    `json:"dedupe_key"` // unique: the same cause never queues two mails
-	From           string    `json:"from"`       // envelope sender (bounces)
-	To             string    `json:"to"`
-	MessageID      string    `json:"message_id"` // without angle brackets
-	Body           []byte    `json:"-"`
-	State          MailState `json:"state"`
-	Attempts       int       `json:"attempts"`
-	NextAttemptAt  time.Time `json:"next_attempt_at"`
-	LeaseUntil     time.Time `json:"-"` // a sender holds it until then
-	LeaseBy        string    `json:"-"`
-	LastError      string    `json:"last_error,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	SentAt         time.Time `json:"sent_at,omitzero"`
+	ID             int64 `json:"id"`
+	ConversationID int64 `json:"conversation_id,omitempty"`
+	// Transport is how it goes: "email" (default), "sms" or "whatsapp";
+	// each transport's sender claims only its own.
+	Transport     string    `json:"transport"`
+	Kind          string    `json:"kind"`       // transcript, reply, confirmation, message
+	DedupeKey     string    `json:"dedupe_key"` // unique: the same cause never queues two mails
+	From          string    `json:"from"`       // envelope sender (bounces)
+	To            string    `json:"to"`
+	MessageID     string    `json:"message_id"` // without angle brackets
+	Body          []byte    `json:"-"`
+	State         MailState `json:"state"`
+	Attempts      int       `json:"attempts"`
+	NextAttemptAt time.Time `json:"next_attempt_at"`
+	LeaseUntil    time.Time `json:"-"` // a sender holds it until then
+	LeaseBy       string    `json:"-"`
+	LastError     string    `json:"last_error,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	SentAt        time.Time `json:"sent_at,omitzero"`
 }
 
 // AgentLoad is what a routing decision reads of an agent.
@@ -371,6 +374,7 @@ type Contact struct {
 	SiteID     int64             `json:"site_id"`
 	Name       string            `json:"name"`
 	Email      string            `json:"email"`
+	Phone      string            `json:"phone,omitempty"` // E.164, for SMS/WhatsApp
 	Attributes map[string]string `json:"attributes"`
 	CreatedAt  time.Time         `json:"created_at"`
 }

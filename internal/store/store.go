@@ -43,6 +43,9 @@ type Reader interface {
 	GetVisitorSessionByToken(ctx context.Context, tokenHash []byte) (model.VisitorSession, error)
 
 	GetContact(ctx context.Context, id int64) (model.Contact, error)
+	// GetContactByPhone finds a site's contact by E.164 phone number
+	// (contact_not_found); the oldest when several share it.
+	GetContactByPhone(ctx context.Context, siteID int64, phone string) (model.Contact, error)
 
 	GetConversation(ctx context.Context, id int64) (model.Conversation, error) // with Tags
 	ListConversations(ctx context.Context, f ConversationFilter) (ConversationPage, error)
@@ -139,7 +142,7 @@ type Tx interface {
 	DeleteExpiredAuthSessions(ctx context.Context, before time.Time) (int64, error)
 
 	CreateContact(ctx context.Context, c *model.Contact) error // sets ID
-	UpdateContact(ctx context.Context, c model.Contact) error  // name, email, attributes
+	UpdateContact(ctx context.Context, c model.Contact) error  // name, email, phone, attributes
 
 	CreateVisitorSession(ctx context.Context, v *model.VisitorSession) error // sets ID
 	RevokeVisitorSession(ctx context.Context, id int64, at time.Time) error
@@ -206,11 +209,11 @@ type Tx interface {
 	// 0). A mail with a DedupeKey already queued is not queued again:
 	// mail_already_queued (KindConflict), and nothing changes.
 	EnqueueMail(ctx context.Context, m *model.OutboxMail) error
-	// ClaimDueMail leases up to limit pending mails due at now (NextAttemptAt
-	// <= now, no live lease) to by until the given time, oldest due first,
-	// and returns them. Two nodes never claim the same mail while a lease
-	// lives (PostgreSQL: FOR UPDATE SKIP LOCKED).
-	ClaimDueMail(ctx context.Context, by string, now, until time.Time, limit int) ([]model.OutboxMail, error)
+	// ClaimDueMail leases up to limit pending mails of a transport due at now
+	// (NextAttemptAt <= now, no live lease) to by until the given time, oldest
+	// due first, and returns them. Two nodes never claim the same mail while
+	// a lease lives (PostgreSQL: FOR UPDATE SKIP LOCKED).
+	ClaimDueMail(ctx context.Context, transport, by string, now, until time.Time, limit int) ([]model.OutboxMail, error)
 	// MarkMailSent records a successful send (only by the lease holder:
 	// mail_not_found otherwise).
 	MarkMailSent(ctx context.Context, id int64, by string, at time.Time) error

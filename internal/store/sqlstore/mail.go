@@ -43,13 +43,13 @@ const maxMailError = 1000
 // statement (a References header may list many).
 const mailRefChunk = 100
 
-const outboxCols = "id, conversation_id, kind, dedupe_key, from_addr, to_addr, message_id, body, state, attempts, " +
+const outboxCols = "id, conversation_id, transport, kind, dedupe_key, from_addr, to_addr, message_id, body, state, attempts, " +
 	"next_attempt_at, lease_until, lease_by, last_error, created_at, sent_at"
 
 func scanOutboxMail(s scanner) (model.OutboxMail, error) {
 	var v model.OutboxMail
 	var nextAttempt int64
-	err := s.Scan(&v.ID, idCol{&v.ConversationID}, &v.Kind, &v.DedupeKey, &v.From, &v.To, &v.MessageID, &v.Body,
+	err := s.Scan(&v.ID, idCol{&v.ConversationID}, &v.Transport, &v.Kind, &v.DedupeKey, &v.From, &v.To, &v.MessageID, &v.Body,
 		&v.State, &v.Attempts, &nextAttempt, timeCol{&v.LeaseUntil}, &v.LeaseBy, &v.LastError, timeCol{&v.CreatedAt},
 		timeCol{&v.SentAt})
 	v.NextAttemptAt = fromMicros(nextAttempt)
@@ -135,13 +135,16 @@ func (t *txImpl) EnqueueMail(ctx context.Context, m *model.OutboxMail) error {
 	if body == nil {
 		body = []byte{}
 	}
+	if m.Transport == "" {
+		m.Transport = "email"
+	}
 	var id int64
 	err := queryRow(ctx, t.q,
-		"INSERT INTO outbox (conversation_id, kind, dedupe_key, from_addr, to_addr, message_id, body, state, attempts, "+
+		"INSERT INTO outbox (conversation_id, transport, kind, dedupe_key, from_addr, to_addr, message_id, body, state, attempts, "+
 			"next_attempt_at, lease_until, lease_by, last_error, created_at, sent_at) "+
-			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, NULL, '', '', ?, NULL) "+
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, NULL, '', '', ?, NULL) "+
 			"ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-		dbID(m.ConversationID), m.Kind, m.DedupeKey, m.From, m.To, m.MessageID, body, string(model.MailPending),
+		dbID(m.ConversationID), m.Transport, m.Kind, m.DedupeKey, m.From, m.To, m.MessageID, body, string(model.MailPending),
 		dbTimeNotNull(m.NextAttemptAt), dbTime(m.CreatedAt)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return apperr.Conflict("mail_already_queued", "a mail with this dedupe key is already queued")
@@ -161,7 +164,7 @@ func (t *txImpl) EnqueueMail(ctx context.Context, m *model.OutboxMail) error {
 // ClaimDueMail is one statement: an UPDATE of the rows a locking SELECT
 // picks with outbox_due (see the top of this file for PostgreSQL). The
 // returned mails carry their new lease. A limit below 1 claims nothing.
-func (t *txImpl) ClaimDueMail(ctx context.Context, by string, now, until time.Time, limit int) ([]model.OutboxMail, error) {
+func (t *txImpl) ClaimDueMail(ctx context.Context, transport, by string, now, until time.Time, limit int) ([]model.OutboxMail, error) {
 	if by == "" {
 		return nil, errors.New("claim due mail: empty lease holder")
 	}
@@ -170,7 +173,7 @@ func (t *txImpl) ClaimDueMail(ctx context.Context, by string, now, until time.Ti
 	}
 	nowUs := dbTimeNotNull(now)
 	v, err := collect(ctx, t.q, scanOutboxMail, claimDueMailQuery(t.d),
-		dbTimeNotNull(until), by, string(model.MailPending), nowUs, nowUs, limit)
+		dbTimeNotNull(until), by, transport, string(model.MailPending), nowUs, nowUs, limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim due mail: %w", err)
 	}
@@ -182,15 +185,15 @@ func (t *txImpl) ClaimDueMail(ctx context.Context, by string, now, until time.Ti
 }
 
 // claimDueMailQuery is ClaimDueMail's statement; its arguments are until,
-// by, the pending state, now, now and the limit.
+// by, the transport, the pending state, now, now and the limit.
 func claimDueMailQuery(d *dialect) string {
 	return "UPDATE outbox SET lease_until = ?, lease_by = ? WHERE id IN (" + dueMailQuery + d.claimLock + ") " +
 		"RETURNING " + outboxCols
 }
 
 // dueMailQuery selects the ids of the mails to claim; its arguments are the
-// pending state, now, now and the limit.
-const dueMailQuery = "SELECT id FROM outbox WHERE state = ? AND next_attempt_at <= ? " +
+// transport, the pending state, now, now and the limit.
+const dueMailQuery = "SELECT id FROM outbox WHERE transport = ? AND state = ? AND next_attempt_at <= ? " +
 	"AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at, id LIMIT ?"
 
 // MarkMailSent keeps the mail's NextAttemptAt and Attempts as they are.

@@ -41,8 +41,8 @@ func enqueueMails(t *testing.T, s store.Store, convID int64, prefix string, n in
 // order, up to the limit, without sorting the outbox.
 func TestClaimDueMailUsesIndex(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "switchboard.db"), Options{})
-	plan := strings.Join(sqlitePlan(t, s.r, dueMailQuery, "pending", 1, 1, 10), "\n")
-	if !strings.Contains(plan, "USING INDEX outbox_due (state=? AND next_attempt_at<?)") || strings.Contains(plan, "TEMP B-TREE") {
+	plan := strings.Join(sqlitePlan(t, s.r, dueMailQuery, "email", "pending", 1, 1, 10), "\n")
+	if !strings.Contains(plan, "USING INDEX outbox_due (transport=? AND state=? AND next_attempt_at<?)") || strings.Contains(plan, "TEMP B-TREE") {
 		t.Errorf("plan of the claim:\n%s\nwant an ordered range of outbox_due", plan)
 	}
 	plan = strings.Join(sqlitePlan(t, s.r, "SELECT "+outboxCols+" FROM outbox WHERE conversation_id = ? ORDER BY id", 1), "\n")
@@ -69,7 +69,7 @@ func TestPostgresClaimSkipsLocked(t *testing.T) {
 	aDone := make(chan error, 1)
 	go func() {
 		aDone <- a.InTx(ctx, func(tx store.Tx) error {
-			ms, err := tx.ClaimDueMail(ctx, "A", now, now.Add(time.Hour), 3)
+			ms, err := tx.ClaimDueMail(ctx, "email", "A", now, now.Add(time.Hour), 3)
 			if err != nil {
 				return err
 			}
@@ -86,7 +86,7 @@ func TestPostgresClaimSkipsLocked(t *testing.T) {
 
 	var idsB []int64
 	err := b.InTx(ctx, func(tx store.Tx) error {
-		ms, err := tx.ClaimDueMail(ctx, "B", now, now.Add(time.Hour), 10)
+		ms, err := tx.ClaimDueMail(ctx, "email", "B", now, now.Add(time.Hour), 10)
 		for _, m := range ms {
 			idsB = append(idsB, m.ID)
 		}
@@ -106,7 +106,7 @@ func TestPostgresClaimSkipsLocked(t *testing.T) {
 	var left []model.OutboxMail
 	if err := b.InTx(ctx, func(tx store.Tx) error {
 		var err error
-		left, err = tx.ClaimDueMail(ctx, "C", now, now.Add(time.Hour), 10)
+		left, err = tx.ClaimDueMail(ctx, "email", "C", now, now.Add(time.Hour), 10)
 		return err
 	}); err != nil || len(left) != 0 {
 		t.Errorf("claim after both: %d mails, %v; want none", len(left), err)
@@ -135,7 +135,7 @@ func TestPostgresClaimConcurrent(t *testing.T) {
 					var ms []model.OutboxMail
 					err := s.InTx(ctx, func(tx store.Tx) error {
 						var err error
-						ms, err = tx.ClaimDueMail(ctx, by, now, now.Add(time.Hour), 7)
+						ms, err = tx.ClaimDueMail(ctx, "email", by, now, now.Add(time.Hour), 7)
 						return err
 					})
 					if err != nil {
@@ -286,7 +286,7 @@ func TestPostgresClaimDueMailUsesIndex(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, "SET enable_seqscan = off; SET enable_sort = off"); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := conn.QueryContext(ctx, "EXPLAIN "+postgresDialect.rebind(dueMailQuery), "pending", 1, 1, 10)
+	rows, err := conn.QueryContext(ctx, "EXPLAIN "+postgresDialect.rebind(dueMailQuery), "email", "pending", 1, 1, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -178,16 +178,24 @@ func (r *reader) GetVisitorSessionByToken(ctx context.Context, tokenHash []byte)
 
 // ---- contacts
 
-const contactCols = "id, site_id, name, email, attributes, created_at"
+const contactCols = "id, site_id, name, email, phone, attributes, created_at"
 
 func scanContact(s scanner) (model.Contact, error) {
 	var v model.Contact
-	err := s.Scan(&v.ID, &v.SiteID, &v.Name, &v.Email, stringMapCol{&v.Attributes}, timeCol{&v.CreatedAt})
+	err := s.Scan(&v.ID, &v.SiteID, &v.Name, &v.Email, &v.Phone, stringMapCol{&v.Attributes}, timeCol{&v.CreatedAt})
 	return v, err
 }
 
 func (r *reader) GetContact(ctx context.Context, id int64) (model.Contact, error) {
 	return one(ctx, r.q, "contact", scanContact, "SELECT "+contactCols+" FROM contacts WHERE id = ?", id)
+}
+
+func (r *reader) GetContactByPhone(ctx context.Context, siteID int64, phone string) (model.Contact, error) {
+	if phone == "" {
+		return model.Contact{}, apperr.NotFound("contact")
+	}
+	return one(ctx, r.q, "contact", scanContact,
+		"SELECT "+contactCols+" FROM contacts WHERE site_id = ? AND phone = ? ORDER BY id LIMIT 1", siteID, phone)
 }
 
 // ---- conversations

@@ -267,8 +267,8 @@ func (t *txImpl) CreateContact(ctx context.Context, c *model.Contact) error {
 		return fmt.Errorf("create contact: %w", err)
 	}
 	err = queryRow(ctx, t.q,
-		"INSERT INTO contacts (site_id, name, email, attributes, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
-		c.SiteID, c.Name, c.Email, attrs, dbTime(c.CreatedAt)).Scan(&c.ID)
+		"INSERT INTO contacts (site_id, name, email, phone, attributes, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+		c.SiteID, c.Name, c.Email, c.Phone, attrs, dbTime(c.CreatedAt)).Scan(&c.ID)
 	if err != nil {
 		return fmt.Errorf("create contact: %w", err)
 	}
@@ -280,8 +280,8 @@ func (t *txImpl) UpdateContact(ctx context.Context, c model.Contact) error {
 	if err != nil {
 		return fmt.Errorf("update contact: %w", err)
 	}
-	res, err := t.q.exec(ctx, "UPDATE contacts SET name = ?, email = ?, attributes = ? WHERE id = ?",
-		c.Name, c.Email, attrs, c.ID)
+	res, err := t.q.exec(ctx, "UPDATE contacts SET name = ?, email = ?, phone = ?, attributes = ? WHERE id = ?",
+		c.Name, c.Email, c.Phone, attrs, c.ID)
 	if err == nil {
 		err = affected(res, "contact")
 	}

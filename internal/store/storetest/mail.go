@@ -197,7 +197,7 @@ func claim(t *testing.T, s store.Store, by string, now, until time.Time, limit i
 	var out []model.OutboxMail
 	err := s.InTx(ctxOf(t), func(tx store.Tx) error {
 		var err error
-		out, err = tx.ClaimDueMail(ctxOf(t), by, now, until, limit)
+		out, err = tx.ClaimDueMail(ctxOf(t), "email", by, now, until, limit)
 		return err
 	})
 	return out, err

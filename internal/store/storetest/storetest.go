@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"MailRefs", testMailRefs},
 		{"ConversationQuery", testConversationQuery},
 		{"QuickReplies", testQuickReplies},
+		{"Channels", testChannels},
 		{"TxErrorRollsBack", testTxErrorRollsBack},
 		{"TxErrorIsolatedInBatch", testTxErrorIsolatedInBatch},
 		{"OnCommit", testOnCommit},
