@@ -52,6 +52,7 @@ type Service struct {
 	presence *presence.Registry
 	router   *router
 	mail     MailConfig
+	channels ChannelConfig
 
 	refs convRefs
 }
@@ -79,6 +80,8 @@ type Config struct {
 	PresenceTTL time.Duration
 	// Mail turns email on (transcripts, replies, confirmations).
 	Mail MailConfig
+	// Channels turns SMS and WhatsApp on.
+	Channels ChannelConfig
 }
 
 // New returns a Service.
@@ -91,7 +94,7 @@ func New(cfg Config) *Service {
 	}
 	s := &Service{
 		st: cfg.Store, bus: cfg.Bus, blobs: cfg.Blobs, clk: cfg.Clock, node: cfg.NodeID,
-		log: cfg.Logger, limits: cfg.Limits.withDefaults(), mail: cfg.Mail,
+		log: cfg.Logger, limits: cfg.Limits.withDefaults(), mail: cfg.Mail, channels: cfg.Channels,
 		refs: convRefs{m: make(map[int64]convRef)},
 	}
 	s.presence = presence.New(cfg.Clock, cfg.PresenceTTL, s.publishPresence)

@@ -99,6 +99,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	handle("PUT /api/v1/conversations/{id}/status", a.staff(a.setStatus))
 	handle("PUT /api/v1/conversations/{id}/assignee", a.staff(a.setAssignee))
 	handle("POST /api/v1/conversations/{id}/email-reply", a.staff(a.emailReply))
+	handle("POST /api/v1/conversations/{id}/channel-message", a.staff(a.channelMessage))
 	handle("GET /api/v1/conversations/{id}/mail", a.staff(a.conversationMail))
 	handle("POST /api/v1/conversations/{id}/assign", a.staff(a.assign))
 	handle("POST /api/v1/conversations/{id}/transfer", a.staff(a.transfer))

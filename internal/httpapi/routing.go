@@ -223,3 +223,18 @@ func (a *API) deleteQuickReply(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+type channelMessageRequest struct {
+	Channel      string            `json:"channel"`
+	ClientID     string            `json:"client_id"`
+	Body         string            `json:"body"`
+	TemplateID   string            `json:"template_id"`
+	TemplateVars map[string]string `json:"template_vars"`
+}
+
+func (a *API) channelMessage(w http.ResponseWriter, r *http.Request) {
+	bodyCall(w, r, http.StatusCreated, true, func(id int64, req channelMessageRequest) (model.Message, error) {
+		return a.chat.SendChannel(r.Context(), actorFrom(r), id, chat.ChannelSendInput{Channel: req.Channel, ClientID: req.ClientID,
+			Body: req.Body, TemplateID: req.TemplateID, TemplateVars: req.TemplateVars})
+	})
+}

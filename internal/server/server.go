@@ -73,6 +73,8 @@ type Config struct {
 	// Mail turns on email (docs/email.md): outgoing through Mail.SMTP from
 	// Mail.From, inbound replies on Mail.Listen. Zero: no email.
 	Mail email.Config
+	// Channels turns on SMS and WhatsApp (Twilio). Zero: off.
+	Channels ChannelsConfig
 
 	Logger *slog.Logger
 	Clock  clock.Clock
@@ -96,6 +98,8 @@ type Server struct {
 	outbox   *email.Outbox // nil: email off
 	mailLn   net.Listener  // inbound SMTP; nil: off
 	inbound  *email.Listener
+
+	channelOutboxes map[string]*email.Outbox // by transport
 
 	janitorMu sync.Mutex
 	janitor   clock.Timer // next housekeeping run; nil once stopped
@@ -188,10 +192,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		b.Close()
 		return nil, err
 	}
+	chCfg, err := s.setupChannels()
+	if err != nil {
+		st.Close()
+		b.Close()
+		return nil, err
+	}
 	s.Ident = identity.New(st, b, cfg.Clock, identity.Options{BcryptCost: cfg.BcryptCost, Logger: cfg.Logger})
 	s.Chat = chat.New(chat.Config{Store: st, Bus: b, Blobs: blobs, Clock: cfg.Clock, NodeID: cfg.NodeID,
 		Logger: cfg.Logger, Limits: chat.Limits{MaxAttachmentBytes: cfg.MaxAttachmentBytes}, PresenceTTL: cfg.PresenceTTL,
-		Mail: mailCfg})
+		Mail: mailCfg, Channels: chCfg})
 	s.GW, err = gateway.New(s.Chat, st, b, cfg.Clock, cfg.Logger, cfg.Gateway)
 	if err != nil {
 		st.Close()
@@ -203,6 +213,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	mux := http.NewServeMux()
 	api.Register(mux)
+	if cfg.Channels.Twilio.AccountSID != "" {
+		// Twilio posts inbound texts here (signed; see docs/email.md).
+		mux.Handle("POST /webhooks/twilio", s.channelWebhook())
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": cfg.NodeID})
 	})
@@ -342,6 +356,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.outbox != nil {
 		s.outbox.Start()
 	}
+	s.startChannels()
 	if err := s.serveMail(); err != nil {
 		return err
 	}
@@ -395,6 +410,7 @@ func (s *Server) Shutdown() error {
 func (s *Server) Close() error {
 	s.stopHousekeeping()
 	s.stopMail()
+	s.stopChannels()
 	s.Chat.StopRouting()
 	var errs []error
 	// The store first: it commits what is queued, and its after-commit
