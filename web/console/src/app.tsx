@@ -9,9 +9,12 @@ import { askNotifications, notificationsState } from './notify';
 import { errText, Modal } from './ui';
 import { CapacityControl, HandOverDialog, OfferCards, type HandOverKind } from './routing';
 import { SettingsScreen } from './settings';
+import { PreferencesScreen, QuickRepliesScreen } from './personal';
+import { onPrefs, prefs } from './prefs';
 import { BASE, currentPath, linkProps, navigate, useRoute } from './route';
 import { Empty, PriorityTag, RatingBadge, StatePill, TicketFields } from './bits';
 import { Timeline } from './timeline';
+import { useQuickMenu } from './quickmenu';
 import { TicketScreen, TicketsScreen, ticketTab } from './tickets';
 
 export { navigate };
@@ -33,10 +36,12 @@ function useLive(): void {
     };
     const a = store.subscribe(bump);
     const b = client.on(bump);
+    const c = onPrefs(bump);
     const t = setInterval(bump, 15000);
     return () => {
       a();
       b();
+      c();
       clearInterval(t);
     };
   }, []);
@@ -206,6 +211,14 @@ function Shell({ route }: { route: string }) {
             navigate('settings');
           }
           return;
+        case 'Digit7':
+          e.preventDefault();
+          navigate('quick-replies');
+          return;
+        case 'Digit8':
+          e.preventDefault();
+          navigate('preferences');
+          return;
       }
     };
     window.addEventListener('keydown', onKey);
@@ -220,6 +233,8 @@ function Shell({ route }: { route: string }) {
   else if (ticketId) screen = <TicketScreen id={ticketId} key={'t' + ticketId} />;
   else if (tab) screen = <TicketsScreen tab={tab} />;
   else if (route === 'settings' && admin) screen = <SettingsScreen />;
+  else if (route === 'quick-replies') screen = <QuickRepliesScreen />;
+  else if (route === 'preferences') screen = <PreferencesScreen />;
   else screen = <ActiveScreen />;
 
   const section = convId ? '' : ticketId || tab ? 'tickets' : route || 'active';
@@ -295,8 +310,8 @@ function TopBar({ current, onHelp }: { current: number; onHelp: () => void }) {
           ))}
         </select>
       </label>
-      {notificationsState() === 'default' && (
-        <button class="btn ghost small" id="enable-notifications" onClick={() => void askNotifications().then(() => store.changed())} title="Get a sound and a desktop notification for chats offered to you, and a notification for new messages">
+      {prefs().desktop && notificationsState() === 'default' && (
+        <button class="btn ghost small" id="enable-notifications" onClick={() => void askNotifications().then(() => store.changed())} title="Get desktop notifications for new chats and new messages (Preferences has the details)">
           Enable notifications
         </button>
       )}
@@ -334,6 +349,10 @@ function Nav({ section }: { section: string }) {
         {item('history', 'History')}
         {item('tickets', 'Tickets')}
         {store.me?.role === 'admin' && item('settings', 'Settings')}
+      </ul>
+      <ul class="nav-personal" aria-label="Mine">
+        {item('quick-replies', 'Quick replies')}
+        {item('preferences', 'Preferences')}
       </ul>
     </nav>
   );
@@ -596,6 +615,7 @@ function Composer({ id, canReply, live, incoming, offline, email, onJoin }: { id
   const fileInput = useRef<HTMLInputElement>(null);
   const typingSent = useRef(0);
   const stopTimer = useRef(0);
+  const menu = useQuickMenu(ta, text, (v) => onInput(v), 'composer');
 
   useEffect(() => setNote(!canReply), [canReply]);
   useEffect(() => ta.current?.focus(), [id, canReply]);
@@ -672,11 +692,17 @@ function Composer({ id, canReply, live, incoming, offline, email, onJoin }: { id
         </div>
       ) : (
         <>
+          {menu.popup}
           <textarea id="composer-input" ref={ta} rows={3} value={text}
-            placeholder={note ? 'Internal note — only your team sees this' : 'Write a reply…'}
+            placeholder={note ? 'Internal note — only your team sees this. Type / for quick replies' : 'Write a reply… Type / for quick replies'}
             aria-label={note ? 'Internal note' : 'Reply to the customer'}
-            onInput={(e) => onInput((e.currentTarget as HTMLTextAreaElement).value)}
+            {...menu.attrs}
+            onInput={(e) => {
+              onInput((e.currentTarget as HTMLTextAreaElement).value);
+              menu.sync();
+            }}
             onKeyDown={(e) => {
+              if (menu.onKeyDown(e)) return;
               if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
                 e.preventDefault();
                 void submit();
@@ -689,7 +715,10 @@ function Composer({ id, canReply, live, incoming, offline, email, onJoin }: { id
                 setFile(f);
               }
             }}
-            onBlur={stopTyping}
+            onBlur={() => {
+              stopTyping();
+              menu.blur();
+            }}
           />
           <div class="composer-foot">
             {!note && (
@@ -772,6 +801,8 @@ const shortcuts: [string, string][] = [
   ['Alt + E', 'End the open chat (asks first)'],
   ['Alt + A', 'Switch availability'],
   ['Alt + 1 … 6', 'Active chats, Queue, Inbox, History, Tickets, Settings (admins)'],
+  ['Alt + 7 / Alt + 8', 'Quick replies, Preferences'],
+  ['/', 'In a reply box: insert a quick reply (↑ ↓ to choose, Enter or Tab to insert, Esc to close)'],
   ['Esc', 'Close a dialog'],
 ];
 

@@ -6,8 +6,9 @@ import { api, ApiError, q, setCSRF, setUnauthenticatedHandler } from './api';
 import { CommandError, StaffSocket, type SocketState } from './socket';
 import { Store } from './store';
 import { chime, notifyOnce } from './notify';
+import { loadPrefsFor } from './prefs';
 import type {
-  Availability, ChatView, Conversation, ConversationView, Me, Message, Offer, OfferEvent, OutboxMail, Presence, ReadMark, StaffMember, TicketStatus, TransferTargets, TypingEvent, User,
+  Availability, ChatView, Conversation, ConversationView, Me, Message, Offer, OfferEvent, OutboxMail, Presence, QuickReply, ReadMark, StaffMember, TicketStatus, TransferTargets, TypingEvent, User,
 } from './types';
 
 export const store = new Store();
@@ -23,6 +24,10 @@ class Client {
   // a routing notice for the agent (an offer missed, set away, an
   // invitation declined); empty when there is none
   notice = '';
+  // the shared quick replies and mine: loaded once per session (null until
+  // then), again after each change
+  quickReplies: QuickReply[] | null = null;
+  private qrLoad: Promise<void> | null = null;
   private missedAt = 0;
   private liveReady = false; // replays of the first load do not notify
   private followed = new Set<number>();
@@ -86,6 +91,9 @@ class Client {
     this.socket.stop();
     this.me = null;
     this.notice = '';
+    this.quickReplies = null;
+    this.qrLoad = null;
+    loadPrefsFor(0);
     store.me = null;
     store.entries.clear();
     store.clearOffers();
@@ -108,6 +116,7 @@ class Client {
   private start(me: Me): void {
     this.me = me;
     setCSRF(me.csrf_token);
+    loadPrefsFor(me.user.id);
     store.setMe(me.user);
     this.socket.start();
   }
@@ -335,9 +344,9 @@ class Client {
   }
 
   private announceOffer({ offer: o, conversation: c }: OfferEvent): void {
-    chime();
     // a routed chat was announced as "Incoming chat" already (same key)
     const key = o.kind === 'route' ? `chat:${o.chat_id}` : `offer:${o.chat_id}:${o.offered_at}`;
+    chime(key);
     notifyOnce(key, offerTitle(o), c.preview || 'A customer is waiting', () => this.onNavigate('c/' + c.id));
   }
 
@@ -476,6 +485,41 @@ class Client {
     fd.append('file', file, file.name || 'pasted-image.png');
     const a = await api<{ id: number }>('POST', `/conversations/${id}/attachments`, fd);
     return a.id;
+  }
+
+  // loadQuickReplies fetches the quick replies once per session (force: again).
+  loadQuickReplies(force = false): Promise<void> {
+    if (this.qrLoad && !force) return this.qrLoad;
+    const p = api<{ quick_replies: QuickReply[] | null }>('GET', '/quick-replies').then(
+      (r) => {
+        if (this.qrLoad !== p) return; // signed out, or a newer fetch
+        this.quickReplies = r.quick_replies ?? [];
+        this.emit();
+      },
+      (e) => {
+        if (this.qrLoad === p) this.qrLoad = null; // try again next time
+        throw e;
+      },
+    );
+    this.qrLoad = p;
+    return p;
+  }
+
+  // saveQuickReply creates (id 0) or edits a quick reply, then reloads the list.
+  async saveQuickReply(id: number, data: { shortcut: string; body: string; shared?: boolean }): Promise<QuickReply> {
+    try {
+      return id ? await api<QuickReply>('PATCH', `/quick-replies/${id}`, { shortcut: data.shortcut, body: data.body }) : await api<QuickReply>('POST', '/quick-replies', data);
+    } finally {
+      void this.loadQuickReplies(true).catch(() => {});
+    }
+  }
+
+  async deleteQuickReply(id: number): Promise<void> {
+    try {
+      await api('DELETE', `/quick-replies/${id}`);
+    } finally {
+      void this.loadQuickReplies(true).catch(() => {});
+    }
   }
 
   async list(params: Record<string, string | number | undefined>): Promise<{ conversations: Conversation[]; next_cursor: string }> {

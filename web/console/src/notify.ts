@@ -2,9 +2,19 @@
 // chat that is not on screen, and a chime for a chat offered to the agent.
 // Each event notifies at most once (keyed by conversation and seq), never
 // for the agent's own actions, and only after the agent agreed (the
-// console asks once, from a button, never on load).
+// console asks once, from a button, never on load). The agent's
+// preferences (prefs.ts) turn desktop notifications, each kind of alert and
+// the chime on or off.
+
+import { prefs } from './prefs';
 
 const seen = new Set<string>();
+
+// wanted says whether the agent's preferences let this desktop notification
+// through: "msg:" keys are new messages, the rest (chat:, offer:) new chats.
+export function wanted(key: string, p = prefs()): boolean {
+  return key.startsWith('msg:') ? p.newMessages : p.newChats;
+}
 
 export function notificationsSupported(): boolean {
   return typeof Notification !== 'undefined';
@@ -22,7 +32,9 @@ export async function askNotifications(): Promise<void> {
 // It returns whether it notified (the key is remembered either way).
 export function notifyOnce(key: string, title: string, body: string, onClick: () => void): boolean {
   if (seen.has(key)) return false;
-  seen.add(key);
+  seen.add(key); // remembered even when muted: turning alerts on never replays it
+  const p = prefs();
+  if (!p.desktop || !wanted(key, p)) return false;
   if (!notificationsSupported() || Notification.permission !== 'granted') return false;
   if (document.visibilityState === 'visible' && document.hasFocus() && key.startsWith('msg:')) return false;
   const n = new Notification(title, { body: body.slice(0, 140), tag: key });
@@ -34,14 +46,21 @@ export function notifyOnce(key: string, title: string, body: string, onClick: ()
   return true;
 }
 
-// chime plays a short two-note sound for a chat offered to me, once the
-// agent has opted in to notifications (the same button; browsers allow
-// sound only after a click on the page anyway).
+// chime plays a short two-note sound for a chat offered to me, unless the
+// agent turned sound off (browsers allow sound only after a click on the
+// page anyway).
+// With a key, it plays once per key (one offer, one chime).
 let audio: AudioContext | null = null;
-export function chime(): void {
-  if (!notificationsSupported() || Notification.permission !== 'granted' || typeof AudioContext === 'undefined') return;
+const chimed = new Set<string>();
+export function chime(key?: string): void {
+  if (key) {
+    if (chimed.has(key)) return;
+    chimed.add(key);
+  }
+  if (!prefs().sound || typeof AudioContext === 'undefined') return;
   try {
     audio ??= new AudioContext();
+    if (audio.state === 'suspended') void audio.resume().catch(() => {});
     const t = audio.currentTime;
     [660, 880].forEach((f, i) => {
       const at = t + i * 0.16;

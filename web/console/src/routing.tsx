@@ -187,8 +187,9 @@ export function HandOverDialog({ id, kind, onClose }: { id: number; kind: HandOv
 }
 
 // CapacityControl: my load and the most chats I take at once (0 to the
-// maximum an admin set), saved on change.
-export function CapacityControl({ onErr }: { onErr: (s: string) => void }) {
+// maximum an admin set), saved on change. The top bar and Preferences both
+// show it; prefix keeps their element ids apart.
+export function CapacityControl({ onErr, prefix = '' }: { onErr: (s: string) => void; prefix?: string }) {
   const me = store.me!;
   const max = Math.max(me.max_capacity ?? 0, me.capacity);
   const [val, setVal] = useState(String(me.capacity));
@@ -217,10 +218,10 @@ export function CapacityControl({ onErr }: { onErr: (s: string) => void }) {
     );
   };
   return (
-    <span class={load >= me.capacity ? 'capacity full' : 'capacity'} id="capacity" title="Chats I am in or offered / the most I take at once">
-      <span id="load" aria-label={`${load} chats now`}>{load}</span>
+    <span class={load >= me.capacity ? 'capacity full' : 'capacity'} id={prefix + 'capacity'} title="Chats I am in or offered / the most I take at once">
+      <span id={prefix + 'load'} class="cap-load" aria-label={`${load} chats now`}>{load}</span>
       <span aria-hidden="true">/</span>
-      <input id="capacity-input" type="number" inputMode="numeric" min={0} max={max} step={1} value={val}
+      <input id={prefix + 'capacity-input'} type="number" inputMode="numeric" min={0} max={max} step={1} value={val}
         aria-label={`My capacity: the most chats I take at once (0 to ${max})`}
         onInput={(e) => setVal((e.currentTarget as HTMLInputElement).value)}
         onChange={commit}

@@ -9,6 +9,7 @@ import { client, store } from './client';
 import { Empty, PriorityTag, TicketFields } from './bits';
 import { linkProps, navigate } from './route';
 import { Timeline } from './timeline';
+import { useQuickMenu } from './quickmenu';
 import { errText } from './ui';
 import { ago, clock, customerName } from './util';
 import type { Conversation, OutboxMail, TicketStatus } from './types';
@@ -313,6 +314,13 @@ function TicketComposer({ id, email, known, live }: { id: number; email: string;
   const [err, setErr] = useState('');
   const [sent, setSent] = useState('');
   const cid = useRef(''); // kept across retries of the same text: one mail at most
+  const ta = useRef<HTMLTextAreaElement>(null);
+  const edit = (v: string) => {
+    setText(v);
+    cid.current = ''; // another text: another reply
+    setSent('');
+  };
+  const menu = useQuickMenu(ta, text, edit, 'ticket');
   const supervisor = store.me?.role === 'supervisor';
   const blocked = !known ? 'loading' : supervisor ? 'supervisor' : !email ? 'no-email' : live ? 'live' : '';
   const disabled = !note && !!blocked;
@@ -357,15 +365,18 @@ function TicketComposer({ id, email, known, live }: { id: number; email: string;
           )}
         </p>
       )}
-      <textarea id="ticket-input" rows={4} value={text} disabled={disabled}
-        placeholder={note ? 'Internal note — only your team sees this' : email ? `Reply to ${email} — sent by email` : 'Reply by email'}
+      {menu.popup}
+      <textarea id="ticket-input" ref={ta} rows={4} value={text} disabled={disabled}
+        placeholder={note ? 'Internal note — only your team sees this. Type / for quick replies' : email ? `Reply to ${email} — sent by email. Type / for quick replies` : 'Reply by email'}
         aria-label={note ? 'Internal note' : 'Reply by email'}
+        {...menu.attrs}
         onInput={(e) => {
-          setText((e.currentTarget as HTMLTextAreaElement).value);
-          cid.current = ''; // another text: another reply
-          setSent('');
+          edit((e.currentTarget as HTMLTextAreaElement).value);
+          menu.sync();
         }}
+        onBlur={menu.blur}
         onKeyDown={(e) => {
+          if (menu.onKeyDown(e)) return;
           if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
             e.preventDefault();
             void submit();

@@ -287,3 +287,14 @@ export interface Department {
 export interface StaffUser extends User {
   site_ids: number[] | null;
 }
+
+// A canned answer an agent inserts by typing "/" in a reply box. Shared
+// ones (no owner_id) are managed by admins; personal ones are the agent's.
+export interface QuickReply {
+  id: number;
+  owner_id?: number; // absent or 0: shared
+  shortcut: string;
+  body: string;
+  created_at: string;
+  updated_at: string;
+}
