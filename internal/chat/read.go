@@ -60,6 +60,7 @@ type ContactBrief struct {
 	ID    int64  `json:"id"`
 	Name  string `json:"name"`
 	Email string `json:"email"`
+	Phone string `json:"phone,omitempty"`
 }
 
 // ConversationSummary is a row of the staff conversation list: the ticket,
@@ -83,7 +84,7 @@ func (s *Service) Summaries(ctx context.Context, convs []model.Conversation) ([]
 			if err != nil {
 				return nil, err
 			}
-			cb = ContactBrief{ID: ct.ID, Name: ct.Name, Email: ct.Email}
+			cb = ContactBrief{ID: ct.ID, Name: ct.Name, Email: ct.Email, Phone: ct.Phone}
 			contacts[c.ContactID] = cb
 		}
 		_, online := s.presence.ContactOnline(c.ContactID)
