@@ -182,3 +182,29 @@ func TestTicketStatusAssignAndTranscripts(t *testing.T) {
 	_, err = f.svc.UpdateSite(f.ctx, f.admin, f.site.ID, chat.SiteInput{Email: &bad})
 	wantCode(t, err, "invalid_accent_color")
 }
+
+// TestOfflineWhenNobodyAvailable: with the site's setting on and nobody
+// online, a request becomes an open ticket like outside business hours.
+func TestOfflineWhenNobodyAvailable(t *testing.T) {
+	f := mailFixture(t)
+	rs := model.RoutingSettings{OfflineWhenUnavailable: true, AutoReply: "We will write back."}
+	must(f.svc.UpdateSite(f.ctx, f.admin, f.site.ID, chat.SiteInput{Routing: &rs}))
+	if vs := must(f.svc.StartVisitor(f.ctx, f.site.Key, "")); vs.Site.Open {
+		t.Fatal("the widget is told the site is open with nobody online")
+	}
+	v := f.visitor()
+	_, err := f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{})
+	wantCode(t, err, "nobody_available")
+	view := must(f.svc.RequestChat(f.ctx, v, chat.RequestChatInput{Email: "vera@example.com", Body: "anyone?", ClientID: "q1"}))
+	if view.Offline == nil || view.Offline.Reason != "nobody_available" || view.Chat != nil {
+		t.Fatalf("view %+v", view)
+	}
+	if c := must(f.st.GetConversation(f.ctx, view.Conversation.ID)); c.Status != model.StatusOpen || c.ChatID != 0 {
+		t.Fatalf("ticket %+v", c)
+	}
+	// Someone goes online: chats start again.
+	f.goOnline(f.agent)
+	if got := must(f.svc.RequestChat(f.ctx, f.visitor(), chat.RequestChatInput{})); got.Chat == nil {
+		t.Fatal("no chat with an agent online")
+	}
+}

@@ -33,8 +33,9 @@ type PublicSite struct {
 	Key        string           `json:"key"`
 	Name       string           `json:"name"`
 	WidgetMode model.WidgetMode `json:"widget_mode"`
-	// Open reports business hours now; outside them the widget shows
-	// AfterHoursMessage and the offline form.
+	// Open reports business hours now (and, when the site asks for it,
+	// that someone is online); otherwise the widget shows AfterHoursMessage
+	// and the offline form.
 	Open              bool      `json:"open"`
 	NextOpen          time.Time `json:"next_open,omitzero"`
 	AfterHoursMessage string    `json:"after_hours_message,omitempty"`
@@ -80,6 +81,15 @@ func (s *Service) publicSite(ctx context.Context, site model.Site) (PublicSite, 
 		if next, ok := qs.hours.NextOpen(now); ok {
 			p.NextOpen = next.UTC()
 		}
+	} else if site.Routing.OfflineWhenUnavailable {
+		// Nobody online and the site says so: the offline form, as after hours.
+		staffed, err := s.anyoneOnline(ctx, queueKey{site.ID, dept})
+		if err != nil {
+			return PublicSite{}, err
+		}
+		if !staffed {
+			p.Open, p.AfterHoursMessage = false, afterHoursMessage(site)
+		}
 	}
 	depts, err := s.st.ListDepartments(ctx, site.ID)
 	if err != nil {
@@ -102,6 +112,21 @@ func (s *Service) VisitorSite(ctx context.Context, a Actor) (PublicSite, error) 
 		return PublicSite{}, err
 	}
 	return s.publicSite(ctx, site)
+}
+
+// anyoneOnline reports whether an agent of a queue is available or busy
+// (whether or not they have room: a busy team still answers in time).
+func (s *Service) anyoneOnline(ctx context.Context, k queueKey) (bool, error) {
+	agents, err := s.st.ListRoutingAgents(ctx, k.site, k.dept)
+	if err != nil {
+		return false, err
+	}
+	for _, u := range agents {
+		if u.Availability == model.Available || u.Availability == model.Busy {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func afterHoursMessage(site model.Site) string {
@@ -285,6 +310,16 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 		return VisitorView{}, err
 	}
 	afterHours := !qs.open(s.clk.Now())
+	offlineReason := "after_hours"
+	if !afterHours && site.Routing.OfflineWhenUnavailable {
+		staffed, err := s.anyoneOnline(ctx, k)
+		if err != nil {
+			return VisitorView{}, err
+		}
+		if !staffed {
+			afterHours, offlineReason = true, "nobody_available"
+		}
+	}
 	ref := convRef{SiteID: a.SiteID, ContactID: a.ContactID}
 	var (
 		conv     model.Conversation
@@ -328,6 +363,9 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 			}
 		} else if afterHours && in.Body == "" {
 			// Nothing to keep (a live chat, had there been one, is returned above).
+			if offlineReason == "nobody_available" {
+				return apperr.Conflict("nobody_available", afterHoursMessage(site))
+			}
 			return apperr.Conflict("outside_business_hours", afterHoursMessage(site))
 		} else if afterHours {
 			// Outside business hours the request becomes an open ticket
@@ -403,9 +441,11 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 		return VisitorView{}, err
 	}
 	if offline {
-		info := &OfflineInfo{Reason: "after_hours", Message: afterHoursMessage(site)}
-		if next, ok := qs.hours.NextOpen(s.clk.Now()); ok {
-			info.NextOpen = next.UTC()
+		info := &OfflineInfo{Reason: offlineReason, Message: afterHoursMessage(site)}
+		if qs.hours != nil {
+			if next, ok := qs.hours.NextOpen(s.clk.Now()); ok && offlineReason == "after_hours" {
+				info.NextOpen = next.UTC()
+			}
 		}
 		return VisitorView{Conversation: visitorConversation(conv), Offline: info}, nil
 	}

@@ -314,6 +314,9 @@ type RoutingSettings struct {
 	UnansweredMessage   string `json:"unanswered_message,omitempty"`  // sent when the max wait passes
 	AfterHoursMessage   string `json:"after_hours_message,omitempty"` // shown outside business hours
 	AutoReply           string `json:"auto_reply,omitempty"`          // sent once per conversation outside hours
+	// OfflineWhenUnavailable: with nobody online to take chats, requests
+	// are handled as outside business hours (the offline form, a ticket).
+	OfflineWhenUnavailable bool `json:"offline_when_unavailable,omitempty"`
 }
 
 // EmailSettings are a site's email choices (docs/email.md).
