@@ -834,7 +834,7 @@ function mount(ctx: MountContext): UIHandle {
           if (code === "humans_not_available") {
             humansUnavailable = true;
             formKey = "";
-          } else if (code === "outside_business_hours") {
+          } else if (code === "outside_business_hours" || code === "nobody_available") {
             setOff({ message: (e as Problem).message });
             loadSite(); // when it opens again
           } else {
