@@ -12,7 +12,9 @@ import { SettingsScreen } from './settings';
 import { PreferencesScreen, QuickRepliesScreen } from './personal';
 import { onPrefs, prefs } from './prefs';
 import { BASE, currentPath, linkProps, navigate, useRoute } from './route';
-import { Empty, PriorityTag, RatingBadge, StatePill, TicketFields } from './bits';
+import { ChannelBadge, Empty, PriorityTag, RatingBadge, StatePill, TicketFields } from './bits';
+import { isTextChannel, textLabel } from './channels';
+import { TextComposer } from './text';
 import { Timeline } from './timeline';
 import { useQuickMenu } from './quickmenu';
 import { TicketScreen, TicketsScreen, ticketTab } from './tickets';
@@ -386,12 +388,13 @@ function ChatRow({ e }: { e: Entry }) {
     <li class="row" data-conv={c.id}>
       <a class="row-link" href={BASE + 'c/' + c.id} onClick={(ev) => { ev.preventDefault(); navigate('c/' + c.id); }}>
         <span class="row-who">
-          <span class="live-dot" title="On the site now" aria-label="On the site now" />
+          {!isTextChannel(c.channel) && <span class="live-dot" title="On the site now" aria-label="On the site now" />}
           <span class="row-name">{customerName(e)}</span>
           {unread > 0 && <span class="count orange">{unread}</span>}
         </span>
         <span class="row-preview">{c.preview || '—'}</span>
         <span class="row-meta">
+          <ChannelBadge c={c} />
           <StatePill state={c.chat_state} />
           <PriorityTag p={c.priority} />
           <span class="row-assignee">{store.nameOf(c.assignee_id)}</span>
@@ -423,6 +426,7 @@ function QueueScreen() {
                 <span class="row-who"><span class="row-name">{customerName(e)}</span></span>
                 <span class="row-preview">{e.conv.preview || '—'}</span>
                 <span class="row-meta">
+                  <ChannelBadge c={e.conv} />
                   <StatePill state={e.conv.chat_state} />
                   <PriorityTag p={e.conv.priority} />
                   <span class="row-time">waiting {ago(e.chat?.chat.requested_at ?? e.conv.created_at).replace('just now', '< 1 min')}</span>
@@ -533,7 +537,8 @@ function TicketRow({ e, history }: { e: Entry; history: boolean }) {
         </span>
         <span class="row-preview">{c.preview || '—'}</span>
         <span class="row-meta">
-          {offline && <span class="pill offline-msg" title="Left with the offline form while no one could chat">Offline message</span>}
+          <ChannelBadge c={c} />
+          {offline && c.channel === 'widget' && <span class="pill offline-msg" title="Left with the offline form while no one could chat">Offline message</span>}
           {history && (store.ratingOf(c.id) ? <RatingBadge id={c.id} /> : <span class="rating none">{e.chat?.chat.state === 'ended' ? 'Not rated' : ''}</span>)}
           <span class={`pill status-${c.status}`}>{c.status}</span>
           <PriorityTag p={c.priority} />
@@ -577,7 +582,8 @@ function ConversationScreen({ id, onEnd, onHandOver }: { id: number; onEnd: () =
           <div class="conv-title">
             <h1 id="conv-title">{customerName(e)}</h1>
             <div class="conv-sub">
-              {presence ? <span class="badge green" id="live-badge">Live</span> : <span class="badge grey">Offline</span>}
+              <ChannelBadge c={c} id="conv-channel" />
+              {!isTextChannel(c.channel) && (presence ? <span class="badge green" id="live-badge">Live</span> : <span class="badge grey">Offline</span>)}
               {presence && presence.minimized && <span class="muted">widget minimised</span>}
               {presence && presence.url && <span class="muted ellipsis" title={presence.url}>on {presence.title || presence.url}</span>}
               <StatePill state={c.chat_state} />
@@ -598,15 +604,34 @@ function ConversationScreen({ id, onEnd, onHandOver }: { id: number; onEnd: () =
         </header>
         {err && <p class="form-error conv-error" role="alert">{err}</p>}
         <Timeline id={id} />
-        <Composer id={id} canReply={mine} live={live} incoming={incoming || !!offer} offline={!c.chat_id} email={(e.contact ?? e.brief)?.email ?? ''} onJoin={() => act(offer ? client.accept(id) : client.join(id))} />
+        <Composer id={id} canReply={mine} live={live} incoming={incoming || !!offer} offline={!c.chat_id} email={(e.contact ?? e.brief)?.email ?? ''}
+          phone={(e.contact ?? e.brief)?.phone ?? ''} channel={c.channel} onJoin={() => act(offer ? client.accept(id) : client.join(id))} />
       </section>
       <CustomerPanel e={e} onErr={setErr} />
     </div>
   );
 }
 
-function Composer({ id, canReply, live, incoming, offline, email, onJoin }: { id: number; canReply: boolean; live: boolean; incoming: boolean; offline: boolean; email: string; onJoin: () => void }) {
-  const [note, setNote] = useState(!canReply);
+interface ComposerProps {
+  id: number;
+  canReply: boolean;
+  live: boolean;
+  incoming: boolean;
+  offline: boolean;
+  email: string;
+  phone: string;
+  channel: string;
+  onJoin: () => void;
+}
+
+function Composer({ id, canReply, live, incoming, offline, email, phone, channel, onJoin }: ComposerProps) {
+  // a reply goes by text (SMS / WhatsApp) in my chat with a customer who
+  // texted in (the widget cannot reach them), and after a chat ended or an
+  // offline message, when the customer has a phone
+  const textChat = isTextChannel(channel);
+  const textable = !!phone && store.me?.role !== 'supervisor' && !incoming && (canReply ? textChat : !live);
+  const replyOK = canReply || textable;
+  const [note, setNote] = useState(!replyOK);
   const [text, setText] = useState('');
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState('');
@@ -617,7 +642,7 @@ function Composer({ id, canReply, live, incoming, offline, email, onJoin }: { id
   const stopTimer = useRef(0);
   const menu = useQuickMenu(ta, text, (v) => onInput(v), 'composer');
 
-  useEffect(() => setNote(!canReply), [canReply]);
+  useEffect(() => setNote(!replyOK), [replyOK]);
   useEffect(() => ta.current?.focus(), [id, canReply]);
 
   const stopTyping = () => {
@@ -664,13 +689,31 @@ function Composer({ id, canReply, live, incoming, offline, email, onJoin }: { id
   };
 
   const replyBlocked = !note && !canReply;
+  const byText = !note && textable;
+  const tabs = (
+    <div class="composer-tabs" role="tablist" aria-label="Write">
+      <button type="button" role="tab" aria-selected={!note} id="mode-reply" class={!note ? 'tab current' : 'tab'} onClick={() => setNote(false)}>{textable ? 'Text the customer' : 'Reply'}</button>
+      <button type="button" role="tab" aria-selected={note} id="mode-note" class={note ? 'tab current' : 'tab'} onClick={() => setNote(true)}>Internal note</button>
+      <span class="muted composer-hint">{byText ? 'Ctrl+Enter to send' : 'Enter to send · Shift+Enter for a new line'}</span>
+    </div>
+  );
+  if (byText) {
+    return (
+      <div class="composer">
+        {tabs}
+        {!canReply && (
+          <p class="text-note muted" id={offline ? 'offline-reply-note' : 'ended-reply-note'}>
+            {offline ? 'Left with the offline form: there is no chat to reply in.' : 'This chat has ended.'} Text the customer
+            {email ? <>, or reply to {email} by email from <a {...linkProps('t/' + id)} class="open-ticket">the ticket</a>.</> : '.'}
+          </p>
+        )}
+        <TextComposer id={id} key={id} phone={phone} initial={textChat ? channel : 'sms'} autoFocus />
+      </div>
+    );
+  }
   return (
     <form class={note ? 'composer note-mode' : 'composer'} onSubmit={(e) => { e.preventDefault(); void submit(); }} aria-label="Composer">
-      <div class="composer-tabs" role="tablist" aria-label="Write">
-        <button type="button" role="tab" aria-selected={!note} id="mode-reply" class={!note ? 'tab current' : 'tab'} onClick={() => setNote(false)}>Reply</button>
-        <button type="button" role="tab" aria-selected={note} id="mode-note" class={note ? 'tab current' : 'tab'} onClick={() => setNote(true)}>Internal note</button>
-        <span class="muted composer-hint">Enter to send · Shift+Enter for a new line</span>
-      </div>
+      {tabs}
       {replyBlocked ? (
         <div class="composer-blocked">
           {incoming ? (
@@ -749,7 +792,8 @@ function CustomerPanel({ e, onErr }: { e: Entry; onErr: (s: string) => void }) {
         <h2>Customer</h2>
         <dl>
           <dt>Name</dt><dd id="customer-name">{contact?.name || '—'}</dd>
-          <dt>Email</dt><dd id="customer-email">{contact?.email || 'Anonymous'}</dd>
+          <dt>Email</dt><dd id="customer-email">{contact?.email || (contact?.phone ? 'None given' : 'Anonymous')}</dd>
+          {contact?.phone && <><dt>Phone</dt><dd id="customer-phone">{contact.phone}</dd></>}
           {attrs.map(([k, v]) => (<Fragment key={k}><dt>{k}</dt><dd>{v}</dd></Fragment>))}
           <dt>Current page</dt>
           <dd id="customer-page" class="ellipsis">{presence ? (presence.url ? <span title={presence.url}>{presence.title || presence.url}</span> : 'On the site') : 'Not on the site'}</dd>
@@ -762,7 +806,7 @@ function CustomerPanel({ e, onErr }: { e: Entry; onErr: (s: string) => void }) {
         <dl>
           <dt>Status</dt><dd>{c.status}</dd>
           <dt>Assignee</dt><dd id="assignee">{store.nameOf(c.assignee_id)}</dd>
-          {!c.chat_id && <><dt>Channel</dt><dd>Offline message</dd></>}
+          {isTextChannel(c.channel) ? <><dt>Channel</dt><dd>{textLabel[c.channel]}</dd></> : !c.chat_id && <><dt>Channel</dt><dd>Offline message</dd></>}
           {chat && <><dt>Rating</dt><dd id="customer-rating">{chat.rating ? <><RatingBadge id={c.id} /> {chat.rating}/5{chat.rating_comment && <q class="rating-comment">{chat.rating_comment}</q>}</> : <span class="muted">{chat.state === 'ended' ? 'Not rated yet' : '—'}</span>}</dd></>}
           {chat && <><dt>Waited</dt><dd>{duration(chat.requested_at, isSet(chat.first_joined_at) ? chat.first_joined_at : chat.ended_at)}</dd></>}
           {chat && isSet(chat.first_joined_at) && <><dt>Duration</dt><dd>{duration(chat.first_joined_at, chat.ended_at)}</dd></>}

@@ -2,6 +2,7 @@
 
 import { useState } from 'preact/hooks';
 import { client, store } from './client';
+import { channelInfo } from './channels';
 import type { Conversation, Priority } from './types';
 import { errText } from './ui';
 import { stars, stateLabel } from './util';
@@ -19,6 +20,13 @@ export function RatingBadge({ id }: { id: number }) {
       {stars(r.score)}
     </span>
   );
+}
+
+// ChannelBadge shows how the conversation reaches the customer: SMS,
+// WhatsApp, the widget (a live chat) or email (a ticket).
+export function ChannelBadge({ c, id }: { c: Conversation; id?: string }) {
+  const ch = channelInfo(c);
+  return <span class={`pill channel channel-${ch.key}`} id={id} data-channel={ch.key} title={ch.title}>{ch.label}</span>;
 }
 
 export function PriorityTag({ p }: { p: Priority }) {

@@ -8,7 +8,7 @@ import { Store } from './store';
 import { chime, notifyOnce } from './notify';
 import { loadPrefsFor } from './prefs';
 import type {
-  Availability, ChatView, Conversation, ConversationView, Me, Message, Offer, OfferEvent, OutboxMail, Presence, QuickReply, ReadMark, StaffMember, TicketStatus, TransferTargets, TypingEvent, User,
+  Availability, ChannelMessage, ChatView, Conversation, ConversationView, Me, Message, Offer, OfferEvent, OutboxMail, Presence, QuickReply, ReadMark, StaffMember, TicketStatus, TransferTargets, TypingEvent, User,
 } from './types';
 
 export const store = new Store();
@@ -380,8 +380,10 @@ class Client {
     if (store.markRead(id, last)) this.socket.command('read', { conversation_id: id, seq: last }).catch(() => {});
   }
 
-  clientId(): string {
-    return `console-${this.tab}-${Date.now().toString(36)}-${++this.clientSeq}`;
+  // clientId makes a client id; texts use their channel as the prefix, so
+  // the timeline can tell how they went.
+  clientId(prefix = 'console'): string {
+    return `${prefix}-${this.tab}-${Date.now().toString(36)}-${++this.clientSeq}`;
   }
 
   async send(id: number, body: string, note: boolean, attachmentId?: number): Promise<void> {
@@ -471,6 +473,14 @@ class Client {
   // client id (a retry after a lost answer) never sends a second mail.
   async emailReply(id: number, body: string, clientId: string): Promise<Message> {
     const m = await api<Message>('POST', `/conversations/${id}/email-reply`, { client_id: clientId, body });
+    store.addMessage(m);
+    return m;
+  }
+
+  // channelMessage appends a text the server sends by SMS or WhatsApp. The
+  // same client id (a retry after a lost answer) never sends a second one.
+  async channelMessage(id: number, req: ChannelMessage): Promise<Message> {
+    const m = await api<Message>('POST', `/conversations/${id}/channel-message`, req);
     store.addMessage(m);
     return m;
   }

@@ -6,7 +6,9 @@
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { client, store } from './client';
-import { Empty, PriorityTag, TicketFields } from './bits';
+import { ChannelBadge, Empty, PriorityTag, TicketFields } from './bits';
+import { isTextChannel, textLabel } from './channels';
+import { TextComposer } from './text';
 import { linkProps, navigate } from './route';
 import { Timeline } from './timeline';
 import { useQuickMenu } from './quickmenu';
@@ -170,7 +172,8 @@ function TicketListRow({ c }: { c: Conversation }) {
         </span>
         <span class="row-preview">{c.preview || '—'}</span>
         <span class="row-meta">
-          {!c.chat_id && <span class="pill offline-msg" title="Left with the offline form">Offline message</span>}
+          <ChannelBadge c={c} />
+          {!c.chat_id && c.channel === 'widget' && <span class="pill offline-msg" title="Left with the offline form">Offline message</span>}
           {live && <span class="pill state-active">Live chat</span>}
           <span class={`pill status-${c.status}`}>{c.status}</span>
           <PriorityTag p={c.priority} />
@@ -221,7 +224,8 @@ export function TicketScreen({ id }: { id: number }) {
             <div class="conv-sub">
               <span class={`pill status-${c.status}`} id="ticket-status">{c.status}</span>
               <PriorityTag p={c.priority} />
-              {!c.chat_id && <span class="pill offline-msg">Offline message</span>}
+              <ChannelBadge c={c} id="ticket-channel" />
+              {!c.chat_id && c.channel === 'widget' && <span class="pill offline-msg">Offline message</span>}
               {live && <a class="badge green" id="ticket-live" {...linkProps('c/' + id)} title="Open the live chat">Live chat</a>}
               <span class="muted">Assigned to <span id="ticket-assignee-name">{c.assignee_id ? fullName(c.assignee_id) : 'nobody'}</span></span>
             </div>
@@ -241,7 +245,7 @@ export function TicketScreen({ id }: { id: number }) {
         </header>
         {err && <p class="form-error conv-error" role="alert" id="ticket-error">{err}</p>}
         <Timeline id={id} />
-        <TicketComposer id={id} email={who?.email ?? ''} known={!!e.detail || !!who} live={live} />
+        <TicketComposer id={id} key={id} email={who?.email ?? ''} phone={who?.phone ?? ''} channel={c.channel} known={!!e.detail || !!who} live={live} />
       </section>
       <aside class="customer" aria-label="Ticket details">
         <section class="panel">
@@ -249,6 +253,7 @@ export function TicketScreen({ id }: { id: number }) {
           <dl>
             <dt>Name</dt><dd>{who?.name || '—'}</dd>
             <dt>Email</dt><dd id="ticket-customer-email">{who?.email || 'None given'}</dd>
+            {who?.phone && <><dt>Phone</dt><dd id="ticket-customer-phone">{who.phone}</dd></>}
             <dt>On the site</dt><dd>{store.isOnline(c.contact_id) ? 'Now' : 'No'}</dd>
           </dl>
         </section>
@@ -258,7 +263,7 @@ export function TicketScreen({ id }: { id: number }) {
           <TicketFields c={c} onErr={setErr} />
           <dl>
             <dt>Status</dt><dd>{c.status}</dd>
-            <dt>Channel</dt><dd>{c.chat_id ? 'Chat, then email' : 'Offline message, then email'}</dd>
+            <dt>Channel</dt><dd>{isTextChannel(c.channel) ? `Texts by ${textLabel[c.channel]}` : c.chat_id ? 'Chat, then email' : 'Offline message, then email'}</dd>
             <dt>Started</dt><dd>{clock(c.created_at)}</dd>
             <dt>Last activity</dt><dd>{ago(c.updated_at)}</dd>
           </dl>
@@ -307,8 +312,18 @@ function AssignPanel({ c, live, onErr }: { c: Conversation; live: boolean; onErr
   );
 }
 
-function TicketComposer({ id, email, known, live }: { id: number; email: string; known: boolean; live: boolean }) {
-  const [note, setNote] = useState(false);
+type TicketMode = 'email' | 'text' | 'note';
+
+function TicketComposer({ id, email, phone, channel, known, live }: { id: number; email: string; phone: string; channel: string; known: boolean; live: boolean }) {
+  // a customer who texted in (or left only a phone) is answered by text
+  // first, once who they are is known, unless the agent picked a tab
+  const preferred: TicketMode = phone && (isTextChannel(channel) || !email) ? 'text' : 'email';
+  const [mode, setMode] = useState<TicketMode>(preferred);
+  const picked = useRef(false);
+  useEffect(() => {
+    if (!picked.current) setMode(preferred);
+  }, [preferred]);
+  const note = mode === 'note';
   const [text, setText] = useState('');
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState('');
@@ -324,6 +339,7 @@ function TicketComposer({ id, email, known, live }: { id: number; email: string;
   const supervisor = store.me?.role === 'supervisor';
   const blocked = !known ? 'loading' : supervisor ? 'supervisor' : !email ? 'no-email' : live ? 'live' : '';
   const disabled = !note && !!blocked;
+  const liveHint = <>The customer is in a live chat right now: <a {...linkProps('c/' + id)}>answer them in the chat</a>.</>;
 
   const submit = async () => {
     const body = text;
@@ -347,54 +363,65 @@ function TicketComposer({ id, email, known, live }: { id: number; email: string;
     }
   };
 
+  const tab = (m: TicketMode, tabId: string, label: string) => (
+    <button type="button" role="tab" aria-selected={mode === m} id={tabId} class={mode === m ? 'tab current' : 'tab'} onClick={() => { picked.current = true; setMode(m); }}>{label}</button>
+  );
   return (
-    <form class={note ? 'composer note-mode' : 'composer'} onSubmit={(e) => { e.preventDefault(); void submit(); }} aria-label="Reply to the ticket">
+    <div class={note ? 'composer note-mode' : 'composer'}>
       <div class="composer-tabs" role="tablist" aria-label="Write">
-        <button type="button" role="tab" aria-selected={!note} id="ticket-mode-email" class={!note ? 'tab current' : 'tab'} onClick={() => setNote(false)}>Reply by email</button>
-        <button type="button" role="tab" aria-selected={note} id="ticket-mode-note" class={note ? 'tab current' : 'tab'} onClick={() => setNote(true)}>Internal note</button>
+        {tab('email', 'ticket-mode-email', 'Reply by email')}
+        {phone && tab('text', 'ticket-mode-text', 'Text the customer')}
+        {tab('note', 'ticket-mode-note', 'Internal note')}
         <span class="muted composer-hint">Ctrl+Enter to send</span>
       </div>
-      {!note && blocked && blocked !== 'loading' && (
-        <p class="composer-blocked" id="email-reply-hint">
-          {blocked === 'no-email' ? (
-            'This customer left no email address, so a reply cannot reach them. You can add internal notes for your team.'
-          ) : blocked === 'supervisor' ? (
-            'Supervisors can read tickets but not write to customers. You can add internal notes.'
-          ) : (
-            <>The customer is in a live chat right now: <a {...linkProps('c/' + id)}>answer them in the chat</a>.</>
+      {mode === 'text' ? (
+        <TextComposer id={id} phone={phone} initial={isTextChannel(channel) ? channel : 'sms'}
+          blocked={supervisor ? 'Supervisors can read tickets but not write to customers. You can add internal notes.' : live ? liveHint : undefined} />
+      ) : (
+        <form onSubmit={(e) => { e.preventDefault(); void submit(); }} aria-label="Reply to the ticket">
+          {!note && blocked && blocked !== 'loading' && (
+            <p class="composer-blocked" id="email-reply-hint">
+              {blocked === 'no-email' ? (
+                phone ? 'This customer left no email address: text them instead, or add internal notes for your team.' : 'This customer left no email address, so a reply cannot reach them. You can add internal notes for your team.'
+              ) : blocked === 'supervisor' ? (
+                'Supervisors can read tickets but not write to customers. You can add internal notes.'
+              ) : (
+                liveHint
+              )}
+            </p>
           )}
-        </p>
+          {menu.popup}
+          <textarea id="ticket-input" ref={ta} rows={4} value={text} disabled={disabled}
+            placeholder={note ? 'Internal note — only your team sees this. Type / for quick replies' : email ? `Reply to ${email} — sent by email. Type / for quick replies` : 'Reply by email'}
+            aria-label={note ? 'Internal note' : 'Reply by email'}
+            {...menu.attrs}
+            onInput={(e) => {
+              edit((e.currentTarget as HTMLTextAreaElement).value);
+              menu.sync();
+            }}
+            onBlur={menu.blur}
+            onKeyDown={(e) => {
+              if (menu.onKeyDown(e)) return;
+              if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+                e.preventDefault();
+                void submit();
+              }
+            }}
+          />
+          <div class="composer-foot">
+            {sent && <span class="sent-note" id="ticket-sent" role="status">{sent}</span>}
+            {err && <span class="form-error inline" role="alert">{err}</span>}
+            <button type="submit" id="ticket-send" class={note ? 'btn note-btn' : 'btn primary'} disabled={busy || disabled || !text.trim()}>
+              {note ? 'Add note' : busy ? 'Sending…' : 'Send email'}
+            </button>
+          </div>
+        </form>
       )}
-      {menu.popup}
-      <textarea id="ticket-input" ref={ta} rows={4} value={text} disabled={disabled}
-        placeholder={note ? 'Internal note — only your team sees this. Type / for quick replies' : email ? `Reply to ${email} — sent by email. Type / for quick replies` : 'Reply by email'}
-        aria-label={note ? 'Internal note' : 'Reply by email'}
-        {...menu.attrs}
-        onInput={(e) => {
-          edit((e.currentTarget as HTMLTextAreaElement).value);
-          menu.sync();
-        }}
-        onBlur={menu.blur}
-        onKeyDown={(e) => {
-          if (menu.onKeyDown(e)) return;
-          if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
-            e.preventDefault();
-            void submit();
-          }
-        }}
-      />
-      <div class="composer-foot">
-        {sent && <span class="sent-note" id="ticket-sent" role="status">{sent}</span>}
-        {err && <span class="form-error inline" role="alert">{err}</span>}
-        <button type="submit" id="ticket-send" class={note ? 'btn note-btn' : 'btn primary'} disabled={busy || disabled || !text.trim()}>
-          {note ? 'Add note' : busy ? 'Sending…' : 'Send email'}
-        </button>
-      </div>
-    </form>
+    </div>
   );
 }
 
-const mailKind: Record<string, string> = { transcript: 'Transcript', reply: 'Reply', confirmation: 'Confirmation' };
+const mailKind: Record<string, string> = { transcript: 'Transcript', reply: 'Reply', confirmation: 'Confirmation', message: 'Text' };
 const mailState: Record<string, string> = { pending: 'Queued', sent: 'Sent', failed: 'Failed' };
 
 // MailLog lists the mails of the ticket. The server sends no event when a
@@ -424,14 +451,14 @@ function MailLog({ id, version }: { id: number; version: string }) {
   }, [mail]);
   return (
     <section class="panel" aria-labelledby="mail-title">
-      <h2 id="mail-title">Mail</h2>
+      <h2 id="mail-title">{(mail ?? []).some((m) => isTextChannel(m.transport)) ? 'Mail and texts' : 'Mail'}</h2>
       {err && <p class="form-error inline" role="alert">{err}</p>}
-      {mail && mail.length === 0 && <p class="muted small">No mail yet.</p>}
+      {mail && mail.length === 0 && <p class="muted small">Nothing sent yet.</p>}
       <ol class="mail-log" id="mail-log">
         {(mail ?? []).map((m) => (
-          <li class={`mail mail-${m.state}`} key={m.id} data-kind={m.kind} data-state={m.state}>
+          <li class={`mail mail-${m.state}`} key={m.id} data-kind={m.kind} data-state={m.state} data-transport={m.transport || 'email'}>
             <div class="mail-head">
-              <span class="mail-kind">{mailKind[m.kind] ?? m.kind}</span>
+              <span class="mail-kind">{isTextChannel(m.transport) ? textLabel[m.transport] : mailKind[m.kind] ?? m.kind}</span>
               <span class={`pill mail-state-${m.state}`}>{mailState[m.state] ?? m.state}</span>
               <time class="muted" dateTime={m.sent_at || m.created_at}>{clock(m.sent_at || m.created_at)}</time>
             </div>
@@ -476,6 +503,7 @@ function CustomerHistory({ contactId, current }: { contactId: number; current: n
               <span class="history-head">
                 <time dateTime={c.created_at}>{clock(c.created_at)}</time>
                 <span class={`pill status-${c.status}`}>{c.status}</span>
+                <ChannelBadge c={c} />
               </span>
               <span class="muted ellipsis">{c.preview || '—'}</span>
             </a>

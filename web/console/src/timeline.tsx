@@ -1,14 +1,17 @@
 // A conversation's timeline: messages, internal notes (marked), system
 // lines, attachments, "Seen", the customer's typing, and for tickets the
-// replies that came and went by email (with a link to the original mail).
+// replies that came and went by email (with a link to the original mail)
+// or by SMS / WhatsApp.
 
 import { useEffect, useRef } from 'preact/hooks';
 import { store } from './client';
+import { messageVia, textLabel } from './channels';
 import type { Message } from './types';
 import { clock } from './util';
 
 export function Timeline({ id }: { id: number }) {
   const items = store.timeline(id);
+  const channel = store.entries.get(id)?.conv.channel;
   const ref = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const typingName = store.visitorTyping(id);
@@ -34,7 +37,7 @@ export function Timeline({ id }: { id: number }) {
         stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
       }}>
       <ol class="timeline-list">
-      {items.map((m) => <TimelineEntry m={m} seen={m.seq === lastSeenSeq} key={m.seq} />)}
+      {items.map((m) => <TimelineEntry m={m} seen={m.seq === lastSeenSeq} channel={channel} key={m.seq} />)}
       {typingName && (
         <li class="typing" id="visitor-typing" aria-live="polite">
           <span class="typing-dots" aria-hidden="true"><i /><i /><i /></span> {typingName} is typing…
@@ -45,13 +48,7 @@ export function Timeline({ id }: { id: number }) {
   );
 }
 
-// An inbound email reply carries the original mail (raw_attachment_id); an
-// agent's text outside any chat was sent by email (POST …/email-reply).
-function viaEmail(m: Message): boolean {
-  return m.kind === 'text' && (!!m.raw_attachment_id || (m.author_kind === 'agent' && !m.chat_id));
-}
-
-function TimelineEntry({ m, seen }: { m: Message; seen: boolean }) {
+function TimelineEntry({ m, seen, channel }: { m: Message; seen: boolean; channel?: string }) {
   if (m.kind === 'event' || (m.author_kind === 'system' && m.kind !== 'note')) {
     return (
       <li class="entry system" data-seq={m.seq}>
@@ -60,14 +57,16 @@ function TimelineEntry({ m, seen }: { m: Message; seen: boolean }) {
     );
   }
   const cls = m.kind === 'note' ? 'note' : m.author_kind === 'visitor' ? 'visitor' : m.author_kind === 'bot' ? 'bot' : 'agent';
-  const email = viaEmail(m);
+  // how it went outside a live widget chat (channels.ts)
+  const via = messageVia(m, channel);
+  const viaText = via === 'email' ? 'email' : via ? textLabel[via] : '';
   return (
-    <li class={`entry ${cls}${email ? ' by-email' : ''}`} data-seq={m.seq}>
+    <li class={`entry ${cls}${via ? ' by-' + via : ''}`} data-seq={m.seq}>
       <div class="bubble">
         <div class="entry-head">
           {m.kind === 'note' && <span class="note-label">Internal note</span>}
           <span class="author">{m.author_name || (m.author_kind === 'visitor' ? 'Customer' : m.author_kind === 'system' ? 'Switchboard' : m.author_kind)}</span>
-          {email && <span class="via-email">{m.author_kind === 'visitor' ? 'by email' : 'sent by email'}</span>}
+          {via && <span class={'via-' + via}>{m.author_kind === 'visitor' ? 'by ' + viaText : 'sent by ' + viaText}</span>}
           <time dateTime={m.created_at} title={m.created_at}>{clock(m.created_at)}</time>
         </div>
         {m.body && <div class="body-text">{m.body}</div>}

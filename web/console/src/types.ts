@@ -28,7 +28,7 @@ export interface Conversation {
   id: number;
   site_id: number;
   contact_id: number;
-  channel: string;
+  channel: string; // 'widget' | 'sms' | 'whatsapp' (they texted in) | 'email'
   status: TicketStatus;
   priority: Priority;
   assignee_id?: number;
@@ -51,6 +51,7 @@ export interface ContactBrief {
   id: number;
   name: string;
   email: string;
+  phone?: string; // E.164, when known (SMS / WhatsApp)
 }
 
 export interface StaffMember {
@@ -95,6 +96,7 @@ export interface Contact {
   site_id: number;
   name: string;
   email: string;
+  phone?: string; // E.164, when known (SMS / WhatsApp)
   attributes: Record<string, string> | null;
   created_at: string;
 }
@@ -155,11 +157,22 @@ export interface Message {
   created_at: string;
 }
 
+// POST /conversations/{id}/channel-message: free text (body), or on
+// WhatsApp an approved template (template_id "HX…" and its variables).
+export interface ChannelMessage {
+  channel: 'sms' | 'whatsapp';
+  client_id: string;
+  body?: string;
+  template_id?: string;
+  template_vars?: Record<string, string>;
+}
+
 // One mail of a conversation (GET /conversations/{id}/mail).
 export interface OutboxMail {
   id: number;
   conversation_id: number;
-  kind: 'transcript' | 'reply' | 'confirmation' | string;
+  transport?: 'email' | 'sms' | 'whatsapp' | string;
+  kind: 'transcript' | 'reply' | 'confirmation' | 'message' | string;
   to: string;
   message_id: string;
   state: 'pending' | 'sent' | 'failed' | string;

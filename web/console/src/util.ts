@@ -34,7 +34,7 @@ export function clock(t: string): string {
 export function customerName(e: Entry | undefined): string {
   const c = e?.contact ?? e?.brief;
   if (!c) return 'Customer';
-  return c.email || c.name || 'Anonymous';
+  return c.email || c.name || c.phone || 'Anonymous';
 }
 
 export const stateLabel: Record<string, string> = {
