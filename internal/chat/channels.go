@@ -165,6 +165,53 @@ func (s *Service) SendChannel(ctx context.Context, a Actor, convID int64, in Cha
 	return out, err
 }
 
+// relayToChannel queues an agent's chat message to the customer's phone on
+// the conversation's channel, in the message's transaction: a chat that
+// began by SMS or WhatsApp is answered there. Outside WhatsApp's 24-hour
+// window it is refused (template_required) and nothing is written.
+func (s *Service) relayToChannel(ctx context.Context, tx store.Tx, conv model.Conversation, m model.Message) error {
+	if !s.channels.Enabled[conv.Channel] {
+		return apperr.Conflict("channel_not_configured", "this server sends no "+conv.Channel+": the customer would not get the reply")
+	}
+	contact, err := tx.GetContact(ctx, conv.ContactID)
+	if err != nil {
+		return err
+	}
+	if contact.Phone == "" {
+		return apperr.Conflict("no_phone", "the customer left no phone number")
+	}
+	if conv.Channel == "whatsapp" {
+		last, err := lastCustomerMessage(ctx, tx, conv)
+		if err != nil {
+			return err
+		}
+		if err := channel.CheckWhatsApp(channel.Outgoing{To: contact.Phone}, last, s.now()); err != nil {
+			return err
+		}
+	}
+	body := m.Body
+	if body == "" && m.Attachment != nil {
+		body = "[file: " + m.Attachment.Name + "]"
+	}
+	payload, err := json.Marshal(channelPayload{Body: truncate(body, 1600)})
+	if err != nil {
+		return err
+	}
+	row := model.OutboxMail{ConversationID: conv.ID, Transport: conv.Channel, Kind: "message",
+		DedupeKey: fmt.Sprintf("%s:%d", conv.Channel, m.ID), To: contact.Phone, Body: payload,
+		NextAttemptAt: s.now(), CreatedAt: s.now()}
+	if err := tx.EnqueueMail(ctx, &row); err != nil {
+		return err
+	}
+	transport := conv.Channel
+	tx.OnCommit(func() {
+		if s.channels.Kick != nil {
+			s.channels.Kick(transport)
+		}
+	})
+	return nil
+}
+
 // DeliverChannel appends a text the customer sent by SMS or WhatsApp, once
 // per provider message id. A new number becomes a new contact; the
 // customer's newest conversation on that channel continues, or a new one

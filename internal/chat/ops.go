@@ -195,6 +195,12 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (model.Messag
 			}
 			reopened = &conv
 		}
+		if a.IsStaff() && (conv.Channel == "sms" || conv.Channel == "whatsapp") {
+			// The customer is on their phone: the reply goes there too.
+			if err := s.relayToChannel(ctx, tx, conv, m); err != nil {
+				return err
+			}
+		}
 		if a.IsStaff() && chatRow.FirstResponseAt.IsZero() {
 			chatRow.FirstResponseAt = m.CreatedAt
 			if err := tx.UpdateChat(ctx, chatRow); err != nil {

@@ -141,6 +141,11 @@ func TestSMSAndWhatsAppFollowUp(t *testing.T) {
 	})
 	conv := f.ConversationID
 	wantAck(t, "join", aw.send("join", map[string]any{"conversation_id": conv}))
+	// A plain chat reply reaches the customer's phone too.
+	sendMsg(t, aw, conv, "c1", "Let me check.")
+	tw.wait(t, "chat reply relayed", func(v url.Values) bool {
+		return v.Get("To") == "whatsapp:+14155550100" && v.Get("Body") == "Let me check."
+	})
 	// Inside the window, free text goes by WhatsApp.
 	var m message
 	if st := alice.do("POST", fmt.Sprintf("/api/v1/conversations/%d/channel-message", conv),
