@@ -246,14 +246,8 @@ func (s *Service) Invite(ctx context.Context, a Actor, convID, userID int64) (Co
 }
 
 func (s *Service) handOff(ctx context.Context, a Actor, convID int64, in TransferInput, kind model.OfferKind) (ConversationView, error) {
-	if !a.IsStaff() {
-		return ConversationView{}, apperr.NotFound("conversation")
-	}
-	ref, err := s.authorize(ctx, a, convID)
+	ref, err := s.staffWriter(ctx, a, convID)
 	if err != nil {
-		return ConversationView{}, err
-	}
-	if err := requireChatWriter(a); err != nil {
 		return ConversationView{}, err
 	}
 	var view ConversationView
@@ -310,16 +304,8 @@ func (s *Service) toDepartment(ctx context.Context, tx store.Tx, ref convRef, co
 		return k, apperr.Conflict("nobody_available", "nobody in "+d.Name+" is available")
 	}
 	now := s.now()
-	for _, p := range cv.Participants {
-		if p.LeftAt.IsZero() {
-			if err := tx.RemoveParticipant(ctx, cv.Chat.ID, p.UserID, now); err != nil {
-				return k, err
-			}
-			if _, err := tx.RecountLoad(ctx, p.UserID); err != nil {
-				return k, err
-			}
-			s.freed(tx, p.UserID)
-		}
+	if err := s.takeOut(ctx, tx, cv.Chat.ID, cv.present(), now); err != nil {
+		return k, err
 	}
 	chatRow := cv.Chat
 	chatRow.State = model.ChatWaiting

@@ -40,6 +40,17 @@ func (v ChatView) active(userID int64) bool {
 	return false
 }
 
+// present returns the users in the chat now.
+func (v ChatView) present() []int64 {
+	var out []int64
+	for _, p := range v.Participants {
+		if p.LeftAt.IsZero() {
+			out = append(out, p.UserID)
+		}
+	}
+	return out
+}
+
 func (v ChatView) activeCount() int {
 	n := 0
 	for _, p := range v.Participants {
@@ -309,14 +320,8 @@ func (s *Service) liveChat(ctx context.Context, tx store.Tx, convID int64) (mode
 // chats only within their capacity; an agent may still pick one from the
 // queue by hand beyond it (their load then keeps routing away).
 func (s *Service) Join(ctx context.Context, a Actor, convID int64) (ConversationView, error) {
-	if !a.IsStaff() {
-		return ConversationView{}, apperr.NotFound("conversation")
-	}
-	ref, err := s.authorize(ctx, a, convID)
+	ref, err := s.staffWriter(ctx, a, convID)
 	if err != nil {
-		return ConversationView{}, err
-	}
-	if err := requireChatWriter(a); err != nil {
 		return ConversationView{}, err
 	}
 	var view ConversationView
@@ -428,21 +433,12 @@ func (s *Service) joinInvited(ctx context.Context, tx store.Tx, ref convRef, con
 			leaving = []int64{offer.FromUserID}
 		}
 	case model.OfferAssign:
-		for _, p := range cv.Participants {
-			if p.LeftAt.IsZero() {
-				leaving = append(leaving, p.UserID)
-			}
-		}
+		leaving = cv.present()
 	}
-	for _, id := range leaving {
-		if err := tx.RemoveParticipant(ctx, cv.Chat.ID, id, now); err != nil {
-			return err
-		}
-		if _, err := tx.RecountLoad(ctx, id); err != nil {
-			return err
-		}
+	// Those who handed over have room again.
+	if err := s.takeOut(ctx, tx, cv.Chat.ID, leaving, now); err != nil {
+		return err
 	}
-	s.freed(tx, leaving...) // those who handed over have room again
 	if (offer.Kind == model.OfferTransfer || offer.Kind == model.OfferAssign) && offer.FromUserID != 0 {
 		from, err := tx.GetUser(ctx, offer.FromUserID)
 		if err != nil {
@@ -514,13 +510,9 @@ func (s *Service) leave(ctx context.Context, a Actor, convID int64, requeue bool
 			return apperr.Conflict("not_a_participant", "you are not in this chat")
 		}
 		now := s.now()
-		if err := tx.RemoveParticipant(ctx, cv.Chat.ID, a.User.ID, now); err != nil {
+		if err := s.takeOut(ctx, tx, cv.Chat.ID, []int64{a.User.ID}, now); err != nil {
 			return err
 		}
-		if _, err := tx.RecountLoad(ctx, a.User.ID); err != nil {
-			return err
-		}
-		s.freed(tx, a.User.ID)
 		k := queueKey{conv.SiteID, conv.DepartmentID}
 		if cv.activeCount() == 1 {
 			chatRow := cv.Chat
@@ -617,16 +609,8 @@ func (s *Service) endChat(ctx context.Context, tx store.Tx, convID int64, by mod
 	if err := tx.UpdateChat(ctx, chatRow); err != nil {
 		return ConversationView{}, err
 	}
-	for _, p := range cv.Participants {
-		if p.LeftAt.IsZero() {
-			if err := tx.RemoveParticipant(ctx, chatRow.ID, p.UserID, now); err != nil {
-				return ConversationView{}, err
-			}
-			if _, err := tx.RecountLoad(ctx, p.UserID); err != nil {
-				return ConversationView{}, err
-			}
-			s.freed(tx, p.UserID)
-		}
+	if err := s.takeOut(ctx, tx, chatRow.ID, cv.present(), now); err != nil {
+		return ConversationView{}, err
 	}
 	if err := s.withdrawOffers(ctx, tx, &conv, chatRow.ID, 0); err != nil {
 		return ConversationView{}, err

@@ -293,6 +293,34 @@ func validateHours(raw json.RawMessage) (json.RawMessage, error) {
 	return json.Marshal(sch)
 }
 
+// takeOut removes users from a chat, recounts their load and, after
+// commit, kicks the queues they serve: they have room again.
+func (s *Service) takeOut(ctx context.Context, tx store.Tx, chatID int64, users []int64, at time.Time) error {
+	for _, id := range users {
+		if err := tx.RemoveParticipant(ctx, chatID, id, at); err != nil {
+			return err
+		}
+		if _, err := tx.RecountLoad(ctx, id); err != nil {
+			return err
+		}
+	}
+	s.freed(tx, users...)
+	return nil
+}
+
+// staffWriter checks that a staff actor who may write to customers can see
+// a conversation (the common start of the agents' write operations).
+func (s *Service) staffWriter(ctx context.Context, a Actor, convID int64) (convRef, error) {
+	if !a.IsStaff() {
+		return convRef{}, apperr.NotFound("conversation")
+	}
+	ref, err := s.authorize(ctx, a, convID)
+	if err != nil {
+		return convRef{}, err
+	}
+	return ref, requireChatWriter(a)
+}
+
 // freed kicks, after commit, every queue the users serve: their load went
 // down, so chats waiting anywhere they work may now go to them.
 func (s *Service) freed(tx store.Tx, users ...int64) {

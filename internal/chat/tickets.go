@@ -162,14 +162,8 @@ func (s *Service) RequestTranscript(ctx context.Context, a Actor, convID int64, 
 // customer, threaded with the conversation's earlier mails. A retry with
 // the same client id returns the first reply and sends nothing more.
 func (s *Service) ReplyByEmail(ctx context.Context, a Actor, convID int64, in SendInput) (model.Message, error) {
-	if !a.IsStaff() {
-		return model.Message{}, apperr.NotFound("conversation")
-	}
-	ref, err := s.authorize(ctx, a, convID)
+	ref, err := s.staffWriter(ctx, a, convID)
 	if err != nil {
-		return model.Message{}, err
-	}
-	if err := requireChatWriter(a); err != nil {
 		return model.Message{}, err
 	}
 	if !s.mail.enabled() {
