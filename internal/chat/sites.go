@@ -22,7 +22,8 @@ type SiteInput struct {
 	WidgetMode     *model.WidgetMode
 	Routing        *model.RoutingSettings // replaces the whole settings
 	Email          *model.EmailSettings   // replaces the whole settings
-	Hours          *json.RawMessage       // null or empty: always open
+	Identity       *IdentityInput
+	Hours          *json.RawMessage // null or empty: always open
 }
 
 func requireAdmin(a Actor) error {
@@ -96,6 +97,24 @@ func applySite(s *model.Site, in SiteInput) error {
 	return nil
 }
 
+// IdentityInput changes a site's identity verification.
+type IdentityInput struct {
+	Required     *bool
+	RotateSecret bool // issue a new secret (the old one stops verifying at once)
+}
+
+func applyIdentity(s *model.Site, in *IdentityInput) {
+	if in == nil {
+		return
+	}
+	if in.Required != nil {
+		s.Identity.Required = *in.Required
+	}
+	if in.RotateSecret || (s.Identity.Required && s.Identity.Secret == "") {
+		s.Identity.Secret = NewIdentitySecret()
+	}
+}
+
 // applyRouting validates and sets a site's routing settings (it reads the
 // default department through r).
 func applyRouting(ctx context.Context, r store.Reader, s *model.Site, in SiteInput) error {
@@ -128,6 +147,7 @@ func (s *Service) CreateSite(ctx context.Context, a Actor, in SiteInput) (model.
 		}
 		site.Key = *in.Key
 	}
+	applyIdentity(&site, in.Identity)
 	if in.Routing != nil && in.Routing.DefaultDepartmentID != 0 {
 		return model.Site{}, apperr.NotFound("department")
 	}
@@ -158,6 +178,7 @@ func (s *Service) UpdateSite(ctx context.Context, a Actor, id int64, in SiteInpu
 		if err := applyRouting(ctx, tx, &site, in); err != nil {
 			return err
 		}
+		applyIdentity(&site, in.Identity)
 		out = site
 		return tx.UpdateSite(ctx, site)
 	})
@@ -185,6 +206,9 @@ func (s *Service) ListSites(ctx context.Context, a Actor) ([]model.Site, error) 
 	out := make([]model.Site, 0, len(all))
 	for _, site := range all {
 		if a.SeesSite(site.ID) {
+			if a.User.Role != model.RoleAdmin {
+				site.Identity.Secret = "" // only admins hold the signing key
+			}
 			out = append(out, site)
 		}
 	}

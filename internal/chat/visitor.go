@@ -42,6 +42,9 @@ type PublicSite struct {
 	QueueDisplay      string    `json:"queue_display"`
 	// Departments a visitor may choose before the chat (empty: no choice).
 	Departments []PublicDepartment `json:"departments"`
+	// IdentityRequired: only a verified identity (Switchboard('identify',
+	// {…, hash})) may give a name or email; the pre-chat form asks for neither.
+	IdentityRequired bool `json:"identity_required"`
 	// Transcript says whether the widget offers "email me the transcript"
 	// ("on_request"), sends it by itself ("always"), or neither ("never",
 	// also when this server sends no email).
@@ -57,7 +60,7 @@ type PublicDepartment struct {
 // publicSite describes a site to its visitors, hours included.
 func (s *Service) publicSite(ctx context.Context, site model.Site) (PublicSite, error) {
 	p := PublicSite{ID: site.ID, Key: site.Key, Name: site.Name, WidgetMode: site.WidgetMode,
-		Departments: []PublicDepartment{}, Transcript: "never"}
+		Departments: []PublicDepartment{}, Transcript: "never", IdentityRequired: site.Identity.Required}
 	if s.mail.enabled() {
 		p.Transcript = site.Email.Transcript
 		if p.Transcript == "" {
@@ -299,6 +302,9 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 	}
 	if site.WidgetMode == model.ModeAssistant {
 		return VisitorView{}, apperr.Conflict("humans_not_available", "this site is answered by its assistant only")
+	}
+	if err := s.requireVerifiedClaim(ctx, site, a, in.Name, in.Email); err != nil {
+		return VisitorView{}, err
 	}
 	dept, err := s.chooseDepartment(ctx, site, in.DepartmentID)
 	if err != nil {
@@ -683,6 +689,9 @@ func (s *Service) LeaveMessage(ctx context.Context, a Actor, in LeaveMessageInpu
 	}
 	site, err := s.st.GetSite(ctx, a.SiteID)
 	if err != nil {
+		return VisitorView{}, err
+	}
+	if err := s.requireVerifiedClaim(ctx, site, a, in.Name, in.Email); err != nil {
 		return VisitorView{}, err
 	}
 	qs, err := s.settingsFor(ctx, s.st, queueKey{site.ID, 0})

@@ -131,6 +131,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	handle("OPTIONS /api/v1/visitor/", a.preflight)
 	handle("POST /api/v1/visitor/sessions", a.cors(a.startVisitor))
 	handle("GET /api/v1/visitor/site", a.visitor(a.visitorSite))
+	handle("POST /api/v1/visitor/identify", a.visitor(a.identify))
 	handle("POST /api/v1/visitor/chats", a.visitor(a.requestChat))
 	handle("POST /api/v1/visitor/tickets", a.visitor(a.leaveMessage))
 	handle("GET /api/v1/visitor/conversations", a.visitor(a.visitorConversations))

@@ -348,13 +348,14 @@ type siteRequest struct {
 	WidgetMode     *model.WidgetMode      `json:"widget_mode"`
 	Routing        *model.RoutingSettings `json:"routing"`
 	Email          *model.EmailSettings   `json:"email"`
+	Identity       *identityRequest       `json:"identity"`
 	// Hours: absent leaves them, null clears them (always open).
 	Hours json.RawMessage `json:"hours"`
 }
 
 func (s siteRequest) input() chat.SiteInput {
 	return chat.SiteInput{Name: s.Name, Key: s.Key, AllowedOrigins: s.AllowedOrigins, WidgetMode: s.WidgetMode,
-		Routing: s.Routing, Email: s.Email, Hours: optionalRaw(s.Hours)}
+		Routing: s.Routing, Email: s.Email, Identity: s.Identity.input(), Hours: optionalRaw(s.Hours)}
 }
 
 func (a *API) listSites(w http.ResponseWriter, r *http.Request) {

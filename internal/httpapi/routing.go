@@ -238,3 +238,35 @@ func (a *API) channelMessage(w http.ResponseWriter, r *http.Request) {
 			Body: req.Body, TemplateID: req.TemplateID, TemplateVars: req.TemplateVars})
 	})
 }
+
+// identityRequest changes a site's identity verification.
+type identityRequest struct {
+	Required     *bool `json:"required"`
+	RotateSecret bool  `json:"rotate_secret"`
+}
+
+func (r *identityRequest) input() *chat.IdentityInput {
+	if r == nil {
+		return nil
+	}
+	return &chat.IdentityInput{Required: r.Required, RotateSecret: r.RotateSecret}
+}
+
+type identifyRequest struct {
+	UserID     string            `json:"user_id"`
+	Email      string            `json:"email"`
+	Name       string            `json:"name"`
+	Attributes map[string]string `json:"attributes"`
+	Hash       string            `json:"hash"`
+}
+
+func (a *API) identify(w http.ResponseWriter, r *http.Request) {
+	bodyCall(w, r, http.StatusOK, false, func(_ int64, req identifyRequest) (map[string]any, error) {
+		c, err := a.chat.Identify(r.Context(), actorFrom(r), chat.IdentifyInput{UserID: req.UserID, Email: req.Email,
+			Name: req.Name, Attributes: req.Attributes, Hash: req.Hash})
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"contact": c}, nil
+	})
+}

@@ -287,6 +287,8 @@ type Site struct {
 	Routing RoutingSettings `json:"routing"`
 	// Email says how the site's conversations continue by email.
 	Email EmailSettings `json:"email"`
+	// Identity is the site's identity verification (docs/widget.md).
+	Identity IdentitySettings `json:"identity"`
 	// Hours is the site's business-hours schedule (hours.Schedule as JSON);
 	// empty or null: always open. The store keeps it as given; the routing
 	// domain validates it.
@@ -326,6 +328,17 @@ type EmailSettings struct {
 	Transcript  string `json:"transcript,omitempty"`
 	FromName    string `json:"from_name,omitempty"`    // sender display name; default the site's name
 	AccentColor string `json:"accent_color,omitempty"` // #rrggbb used in HTML mails
+}
+
+// IdentitySettings is a site's visitor identity verification: the site's
+// backend signs who its logged-in user is (HMAC-SHA256 with Secret), the
+// widget passes the signature, and the server trusts only verified claims.
+type IdentitySettings struct {
+	// Secret is shown to admins only; empty: verification not set up.
+	Secret string `json:"secret,omitempty"`
+	// Required: visitors may not claim a name or email without a verified
+	// identity.
+	Required bool `json:"required,omitempty"`
 }
 
 // Department is a team inside a site. Zero overrides use the site's setting.
@@ -373,11 +386,14 @@ type AuthSession struct {
 
 // Contact is a customer.
 type Contact struct {
-	ID         int64             `json:"id"`
-	SiteID     int64             `json:"site_id"`
-	Name       string            `json:"name"`
-	Email      string            `json:"email"`
-	Phone      string            `json:"phone,omitempty"` // E.164, for SMS/WhatsApp
+	ID     int64  `json:"id"`
+	SiteID int64  `json:"site_id"`
+	Name   string `json:"name"`
+	Email  string `json:"email"`
+	Phone  string `json:"phone,omitempty"` // E.164, for SMS/WhatsApp
+	// ExternalID is the verified identity the site's backend signed (its
+	// user id, or "email:" and the address); empty while unverified.
+	ExternalID string            `json:"external_id,omitempty"`
 	Attributes map[string]string `json:"attributes"`
 	CreatedAt  time.Time         `json:"created_at"`
 }

@@ -43,6 +43,9 @@ type Reader interface {
 	GetVisitorSessionByToken(ctx context.Context, tokenHash []byte) (model.VisitorSession, error)
 
 	GetContact(ctx context.Context, id int64) (model.Contact, error)
+	// GetContactByExternalID finds a site's contact by verified identity
+	// (contact_not_found).
+	GetContactByExternalID(ctx context.Context, siteID int64, externalID string) (model.Contact, error)
 	// GetContactByPhone finds a site's contact by E.164 phone number
 	// (contact_not_found); the oldest when several share it.
 	GetContactByPhone(ctx context.Context, siteID int64, phone string) (model.Contact, error)
@@ -125,7 +128,7 @@ type Tx interface {
 	Reader
 
 	CreateSite(ctx context.Context, s *model.Site) error // sets ID; site_key_taken
-	UpdateSite(ctx context.Context, s model.Site) error  // name, origins, mode, routing, email, hours
+	UpdateSite(ctx context.Context, s model.Site) error  // name, origins, mode, routing, email, identity, hours
 
 	CreateUser(ctx context.Context, u *model.User) error // sets ID; email_taken
 	// UpdateUser writes every mutable field (email, name, role, password
@@ -142,10 +145,13 @@ type Tx interface {
 	DeleteExpiredAuthSessions(ctx context.Context, before time.Time) (int64, error)
 
 	CreateContact(ctx context.Context, c *model.Contact) error // sets ID
-	UpdateContact(ctx context.Context, c model.Contact) error  // name, email, phone, attributes
+	UpdateContact(ctx context.Context, c model.Contact) error  // name, email, phone, external id, attributes
 
 	CreateVisitorSession(ctx context.Context, v *model.VisitorSession) error // sets ID
 	RevokeVisitorSession(ctx context.Context, id int64, at time.Time) error
+	// SetVisitorSessionContact moves a visitor session to another contact of
+	// its site (a verified identity: the history follows the person).
+	SetVisitorSessionContact(ctx context.Context, id, contactID int64) error
 
 	// CreateConversation sets ID; LastSeq starts at 0; Tags are stored.
 	CreateConversation(ctx context.Context, c *model.Conversation) error

@@ -79,12 +79,12 @@ func mustExistLock(ctx context.Context, q queryer, table, thing string, id int64
 
 // ---- sites
 
-const siteCols = "id, site_key, name, allowed_origins, widget_mode, routing, email, hours, created_at"
+const siteCols = "id, site_key, name, allowed_origins, widget_mode, routing, email, identity, hours, created_at"
 
 func scanSite(s scanner) (model.Site, error) {
 	var v model.Site
 	err := s.Scan(&v.ID, &v.Key, &v.Name, stringsCol{&v.AllowedOrigins}, &v.WidgetMode, jsonCol[model.RoutingSettings]{&v.Routing},
-		jsonCol[model.EmailSettings]{&v.Email}, rawJSONCol{&v.Hours}, timeCol{&v.CreatedAt})
+		jsonCol[model.EmailSettings]{&v.Email}, jsonCol[model.IdentitySettings]{&v.Identity}, rawJSONCol{&v.Hours}, timeCol{&v.CreatedAt})
 	return v, err
 }
 
@@ -178,16 +178,24 @@ func (r *reader) GetVisitorSessionByToken(ctx context.Context, tokenHash []byte)
 
 // ---- contacts
 
-const contactCols = "id, site_id, name, email, phone, attributes, created_at"
+const contactCols = "id, site_id, name, email, phone, external_id, attributes, created_at"
 
 func scanContact(s scanner) (model.Contact, error) {
 	var v model.Contact
-	err := s.Scan(&v.ID, &v.SiteID, &v.Name, &v.Email, &v.Phone, stringMapCol{&v.Attributes}, timeCol{&v.CreatedAt})
+	err := s.Scan(&v.ID, &v.SiteID, &v.Name, &v.Email, &v.Phone, &v.ExternalID, stringMapCol{&v.Attributes}, timeCol{&v.CreatedAt})
 	return v, err
 }
 
 func (r *reader) GetContact(ctx context.Context, id int64) (model.Contact, error) {
 	return one(ctx, r.q, "contact", scanContact, "SELECT "+contactCols+" FROM contacts WHERE id = ?", id)
+}
+
+func (r *reader) GetContactByExternalID(ctx context.Context, siteID int64, externalID string) (model.Contact, error) {
+	if externalID == "" {
+		return model.Contact{}, apperr.NotFound("contact")
+	}
+	return one(ctx, r.q, "contact", scanContact,
+		"SELECT "+contactCols+" FROM contacts WHERE site_id = ? AND external_id = ? ORDER BY id LIMIT 1", siteID, externalID)
 }
 
 func (r *reader) GetContactByPhone(ctx context.Context, siteID int64, phone string) (model.Contact, error) {

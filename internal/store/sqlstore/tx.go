@@ -63,10 +63,14 @@ func (t *txImpl) CreateSite(ctx context.Context, s *model.Site) error {
 	if err != nil {
 		return fmt.Errorf("create site: %w", err)
 	}
+	identity, err := dbJSON(s.Identity)
+	if err != nil {
+		return fmt.Errorf("create site: %w", err)
+	}
 	err = queryRow(ctx, t.q,
-		"INSERT INTO sites (site_key, name, allowed_origins, widget_mode, routing, email, hours, created_at) "+
-			"VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-		s.Key, s.Name, origins, string(s.WidgetMode), routing, email, dbRawJSON(s.Hours), dbTime(s.CreatedAt)).Scan(&s.ID)
+		"INSERT INTO sites (site_key, name, allowed_origins, widget_mode, routing, email, identity, hours, created_at) "+
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+		s.Key, s.Name, origins, string(s.WidgetMode), routing, email, identity, dbRawJSON(s.Hours), dbTime(s.CreatedAt)).Scan(&s.ID)
 	if t.d.isUnique(err) {
 		return apperr.Wrap(apperr.KindConflict, "site_key_taken", "site key is already in use", err)
 	}
@@ -89,9 +93,13 @@ func (t *txImpl) UpdateSite(ctx context.Context, s model.Site) error {
 	if err != nil {
 		return fmt.Errorf("update site: %w", err)
 	}
+	identity, err := dbJSON(s.Identity)
+	if err != nil {
+		return fmt.Errorf("update site: %w", err)
+	}
 	res, err := t.q.exec(ctx,
-		"UPDATE sites SET name = ?, allowed_origins = ?, widget_mode = ?, routing = ?, email = ?, hours = ? WHERE id = ?",
-		s.Name, origins, string(s.WidgetMode), routing, email, dbRawJSON(s.Hours), s.ID)
+		"UPDATE sites SET name = ?, allowed_origins = ?, widget_mode = ?, routing = ?, email = ?, identity = ?, hours = ? WHERE id = ?",
+		s.Name, origins, string(s.WidgetMode), routing, email, identity, dbRawJSON(s.Hours), s.ID)
 	if err == nil {
 		err = affected(res, "site")
 	}
@@ -267,8 +275,8 @@ func (t *txImpl) CreateContact(ctx context.Context, c *model.Contact) error {
 		return fmt.Errorf("create contact: %w", err)
 	}
 	err = queryRow(ctx, t.q,
-		"INSERT INTO contacts (site_id, name, email, phone, attributes, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-		c.SiteID, c.Name, c.Email, c.Phone, attrs, dbTime(c.CreatedAt)).Scan(&c.ID)
+		"INSERT INTO contacts (site_id, name, email, phone, external_id, attributes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+		c.SiteID, c.Name, c.Email, c.Phone, c.ExternalID, attrs, dbTime(c.CreatedAt)).Scan(&c.ID)
 	if err != nil {
 		return fmt.Errorf("create contact: %w", err)
 	}
@@ -280,8 +288,8 @@ func (t *txImpl) UpdateContact(ctx context.Context, c model.Contact) error {
 	if err != nil {
 		return fmt.Errorf("update contact: %w", err)
 	}
-	res, err := t.q.exec(ctx, "UPDATE contacts SET name = ?, email = ?, phone = ?, attributes = ? WHERE id = ?",
-		c.Name, c.Email, c.Phone, attrs, c.ID)
+	res, err := t.q.exec(ctx, "UPDATE contacts SET name = ?, email = ?, phone = ?, external_id = ?, attributes = ? WHERE id = ?",
+		c.Name, c.Email, c.Phone, c.ExternalID, attrs, c.ID)
 	if err == nil {
 		err = affected(res, "contact")
 	}
@@ -310,6 +318,20 @@ func (t *txImpl) CreateVisitorSession(ctx context.Context, v *model.VisitorSessi
 }
 
 // RevokeVisitorSession keeps the first revocation time when called again.
+func (t *txImpl) SetVisitorSessionContact(ctx context.Context, id, contactID int64) error {
+	if err := mustExist(ctx, t.q, "contacts", "contact", contactID); err != nil {
+		return err
+	}
+	res, err := t.q.exec(ctx, "UPDATE visitor_sessions SET contact_id = ? WHERE id = ?", contactID, id)
+	if err == nil {
+		err = affected(res, "visitor_session")
+	}
+	if err != nil && !apperr.IsNotFound(err) {
+		return fmt.Errorf("set visitor session contact: %w", err)
+	}
+	return err
+}
+
 func (t *txImpl) RevokeVisitorSession(ctx context.Context, id int64, at time.Time) error {
 	res, err := t.q.exec(ctx, "UPDATE visitor_sessions SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", dbTime(at), id)
 	if err == nil {

@@ -51,3 +51,32 @@ func testChannels(t *testing.T, s store.Store) {
 		return nil
 	})
 }
+
+func testIdentity(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	var site model.Site
+	var anon, known model.Contact
+	var vs model.VisitorSession
+	inTx(t, s, func(tx store.Tx) error {
+		site = newSite(t, tx, "idn")
+		site.Identity = model.IdentitySettings{Secret: "s3cret", Required: true}
+		noErr(t, "UpdateSite", tx.UpdateSite(ctx, site))
+		anon = newContact(t, tx, site.ID)
+		known = model.Contact{SiteID: site.ID, Email: "kim@example.com", ExternalID: "user-42", Attributes: map[string]string{}, CreatedAt: t0}
+		noErr(t, "CreateContact", tx.CreateContact(ctx, &known))
+		vs = model.VisitorSession{SiteID: site.ID, ContactID: anon.ID, TokenHash: []byte("idn-token-hash-0123456789abcdef!"), CreatedAt: t0}
+		noErr(t, "CreateVisitorSession", tx.CreateVisitorSession(ctx, &vs))
+		return nil
+	})
+	eq(t, "identity settings", must[model.Site](t, "GetSite")(s.GetSite(ctx, site.ID)).Identity, site.Identity)
+	eq(t, "by external id", must[model.Contact](t, "GetContactByExternalID")(s.GetContactByExternalID(ctx, site.ID, "user-42")), known)
+	_, err := s.GetContactByExternalID(ctx, site.ID, "")
+	wantCode(t, "empty external id", err, "contact_not_found")
+	inTx(t, s, func(tx store.Tx) error {
+		noErr(t, "SetVisitorSessionContact", tx.SetVisitorSessionContact(ctx, vs.ID, known.ID))
+		wantCode(t, "unknown contact", tx.SetVisitorSessionContact(ctx, vs.ID, 987654), "contact_not_found")
+		wantCode(t, "unknown session", tx.SetVisitorSessionContact(ctx, 987654, known.ID), "visitor_session_not_found")
+		return nil
+	})
+	eq(t, "session moved", must[model.VisitorSession](t, "GetVisitorSessionByToken")(s.GetVisitorSessionByToken(ctx, vs.TokenHash)).ContactID, known.ID)
+}

@@ -67,6 +67,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConversationQuery", testConversationQuery},
 		{"QuickReplies", testQuickReplies},
 		{"Channels", testChannels},
+		{"Identity", testIdentity},
 		{"TxErrorRollsBack", testTxErrorRollsBack},
 		{"TxErrorIsolatedInBatch", testTxErrorIsolatedInBatch},
 		{"OnCommit", testOnCommit},
