@@ -34,6 +34,7 @@ const (
 	TypeUserRevoked     = "user_revoked" // a user was disabled or changed password: close their sockets
 	TypeQueue           = "queue"        // a waiting visitor's place and estimated wait (to that visitor)
 	TypeOffer           = "offer"        // a chat offered to an agent, or the offer gone (to that agent)
+	TypeMention         = "mention"      // a colleague @-mentioned the user in a note (to that user)
 	// TypeStaffPresence says a node has (or no longer has) a console of a
 	// user open, for other nodes' disconnect grace: never sent to sockets.
 	TypeStaffPresence = "staff_presence"

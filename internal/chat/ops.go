@@ -124,6 +124,7 @@ type SendInput struct {
 	ClientID       string
 	Body           string
 	AttachmentID   int64
+	Mentions       []int64 // notes only: colleagues to notify (@-mentions)
 }
 
 // Send appends a visitor's or an agent's message. Agents must be in the
@@ -137,6 +138,9 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (model.Messag
 	}
 	if err := requireChatWriter(a); err != nil {
 		return model.Message{}, err
+	}
+	if len(in.Mentions) > 0 {
+		return model.Message{}, apperr.Invalid("mentions_in_notes_only", "colleagues are mentioned in internal notes, never in messages to the customer")
 	}
 	if err := validateClientID(in.ClientID); err != nil {
 		return model.Message{}, err
@@ -256,6 +260,10 @@ func (s *Service) Note(ctx context.Context, a Actor, in SendInput) (model.Messag
 	if _, err := s.validateBody(in.Body, false); err != nil {
 		return model.Message{}, err
 	}
+	mentioned, err := s.mentionable(ctx, ref.SiteID, a.User.ID, in.Mentions)
+	if err != nil {
+		return model.Message{}, err
+	}
 	var out model.Message
 	err = s.st.InTx(ctx, func(tx store.Tx) error {
 		first, err := tx.GetMessageByClientID(ctx, in.ConversationID, a.Party, a.authorID(), in.ClientID)
@@ -281,10 +289,48 @@ func (s *Service) Note(ctx context.Context, a Actor, in SendInput) (model.Messag
 			return err
 		}
 		out = m
-		tx.OnCommit(func() { s.publishMessage(ref, m) })
+		tx.OnCommit(func() {
+			s.publishMessage(ref, m)
+			for _, uid := range mentioned {
+				s.publish(bus.Event{Type: bus.TypeMention, SiteID: ref.SiteID, ConversationID: m.ConversationID, UserID: uid,
+					Visibility: model.Internal, Frame: protocol.Event(bus.TypeMention, m.ConversationID, m.Seq, m)})
+			}
+		})
 		return nil
 	})
 	return out, err
+}
+
+// mentionable checks @-mentioned colleagues: enabled staff who can see the
+// site (the author is dropped: nobody is notified of their own note).
+func (s *Service) mentionable(ctx context.Context, siteID, author int64, ids []int64) ([]int64, error) {
+	if len(ids) > 20 {
+		return nil, apperr.Invalid("too_many_mentions", "at most 20 mentions in a note")
+	}
+	var out []int64
+	for _, id := range ids {
+		if id == author || slices.Contains(out, id) {
+			continue
+		}
+		u, err := s.st.GetUser(ctx, id)
+		if apperr.IsNotFound(err) || (err == nil && u.Disabled) {
+			return nil, apperr.Invalid("invalid_mention", "a mentioned colleague does not exist")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if u.Role != model.RoleAdmin {
+			sites, err := s.st.UserSiteIDs(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.Contains(sites, siteID) {
+				return nil, apperr.Invalid("invalid_mention", u.Name+" cannot see this conversation")
+			}
+		}
+		out = append(out, id)
+	}
+	return out, nil
 }
 
 // appendEvent appends a public system line to the timeline.

@@ -72,7 +72,7 @@ func (s *socket) handle(data []byte) {
 		if err := s.decode(f, &d); err != nil {
 			return
 		}
-		in := chat.SendInput{ConversationID: d.ConversationID, ClientID: d.ClientID, Body: d.Body, AttachmentID: d.AttachmentID}
+		in := chat.SendInput{ConversationID: d.ConversationID, ClientID: d.ClientID, Body: d.Body, AttachmentID: d.AttachmentID, Mentions: d.Mentions}
 		var m model.Message
 		if f.Type == protocol.CmdSend {
 			m, err = s.g.chat.Send(ctx, a, in)

@@ -189,7 +189,7 @@ func (h *hub) recipients(e *bus.Event, fn func(*socket)) {
 	case bus.TypeQueue:
 		// Where a waiting visitor stands: theirs alone.
 		visit(h.byContact[e.ContactID])
-	case bus.TypeOffer:
+	case bus.TypeOffer, bus.TypeMention:
 		visit(h.byUser[e.UserID])
 	case bus.TypeAvailability:
 		// One event per site of the user: colleagues of that site, admins,

@@ -203,14 +203,15 @@ func (a *API) history(w http.ResponseWriter, r *http.Request) {
 }
 
 type sendRequest struct {
-	ClientID     string `json:"client_id"`
-	Body         string `json:"body"`
-	AttachmentID int64  `json:"attachment_id,omitempty"`
+	ClientID     string  `json:"client_id"`
+	Body         string  `json:"body"`
+	AttachmentID int64   `json:"attachment_id,omitempty"`
+	Mentions     []int64 `json:"mentions,omitempty"` // notes: colleagues to notify
 }
 
 func (a *API) sendLike(w http.ResponseWriter, r *http.Request, note bool) {
 	idBody(w, r, func(id int64, req sendRequest) (model.Message, error) {
-		in := chat.SendInput{ConversationID: id, ClientID: req.ClientID, Body: req.Body, AttachmentID: req.AttachmentID}
+		in := chat.SendInput{ConversationID: id, ClientID: req.ClientID, Body: req.Body, AttachmentID: req.AttachmentID, Mentions: req.Mentions}
 		if note {
 			return a.chat.Note(r.Context(), actorFrom(r), in)
 		}

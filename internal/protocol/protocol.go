@@ -167,10 +167,11 @@ type ConversationData struct {
 }
 
 type SendData struct {
-	ConversationID int64  `json:"conversation_id"`
-	ClientID       string `json:"client_id"`
-	Body           string `json:"body"`
-	AttachmentID   int64  `json:"attachment_id,omitempty"`
+	ConversationID int64   `json:"conversation_id"`
+	ClientID       string  `json:"client_id"`
+	Body           string  `json:"body"`
+	AttachmentID   int64   `json:"attachment_id,omitempty"`
+	Mentions       []int64 `json:"mentions,omitempty"` // note: colleagues to notify
 }
 
 type TypingData struct {
