@@ -755,26 +755,26 @@ func (s *Service) queueStatusOf(ctx context.Context, chatID int64) (*QueueStatus
 	if err != nil {
 		return nil, err
 	}
-	entries, err := s.st.ListQueue(ctx, store.QueueQuery{SiteID: k.site, DepartmentID: k.dept,
-		ByPriority: qs.strategy == routing.PriorityBased})
+	// Counted with the queue's index, not by reading the queue.
+	pos, err := s.st.QueuePosition(ctx, chatID, qs.strategy == routing.PriorityBased)
+	if apperr.IsNotFound(err) {
+		return nil, nil // answered meanwhile
+	}
 	if err != nil {
 		return nil, err
 	}
 	staffed := 0
-	if agents, err := s.st.ListRoutingAgents(ctx, k.site, k.dept); err == nil {
-		for _, u := range agents {
-			if u.Availability == model.Available || u.Availability == model.Busy {
-				staffed++
+	if qs.showEstimate() {
+		if agents, err := s.st.ListRoutingAgents(ctx, k.site, k.dept); err == nil {
+			for _, u := range agents {
+				if u.Availability == model.Available || u.Availability == model.Busy {
+					staffed++
+				}
 			}
 		}
 	}
-	for i, x := range entries {
-		if x.ChatID == chatID {
-			st := s.router.status(qs, x, i+1, staffed)
-			return &st, nil
-		}
-	}
-	return nil, nil
+	st := s.router.status(qs, e, pos, staffed)
+	return &st, nil
 }
 
 // ---- agents' consoles: presence with a grace period

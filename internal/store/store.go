@@ -85,6 +85,10 @@ type Reader interface {
 	ListRoutingCandidates(ctx context.Context, siteID, departmentID int64) ([]model.AgentLoad, error)
 	// ListQueue returns queue entries in the order they are served.
 	ListQueue(ctx context.Context, q QueueQuery) ([]model.QueueEntry, error)
+	// QueuePosition returns a queued chat's 1-based place in its queue (both
+	// states), in ListQueue's order (ByPriority as given), by counting the
+	// entries ahead of it (queue_entry_not_found).
+	QueuePosition(ctx context.Context, chatID int64, byPriority bool) (int, error)
 	// GetQueueEntry returns a chat's queue entry (queue_entry_not_found).
 	GetQueueEntry(ctx context.Context, chatID int64) (model.QueueEntry, error)
 	// ListOffers returns offers ordered by OfferedAt, then user id.

@@ -254,6 +254,30 @@ func (r *reader) ListQueue(ctx context.Context, qq store.QueueQuery) ([]model.Qu
 // GetQueueEntry locks the entry inside a Tx (PostgreSQL), as GetChat does:
 // "read the entry, check it is still waiting, offer it" runs on one node at
 // a time.
+// QueuePosition counts, with the queue's indexes, the entries served before
+// the chat's: same site and department, ahead in the order.
+func (r *reader) QueuePosition(ctx context.Context, chatID int64, byPriority bool) (int, error) {
+	e, err := one(ctx, r.q, "queue_entry", scanQueueEntry, "SELECT "+queueCols+" FROM queue WHERE chat_id = ?", chatID)
+	if err != nil {
+		return 0, err
+	}
+	at := dbTimeNotNull(e.RequestedAt)
+	older := "(requested_at < ? OR (requested_at = ? AND chat_id < ?))"
+	query := "SELECT COUNT(*) FROM queue WHERE site_id = ? AND department_id = ? AND " + older
+	args := []any{e.SiteID, e.DepartmentID, at, at, e.ChatID}
+	if byPriority {
+		rank := e.Priority.Rank()
+		query = "SELECT COUNT(*) FROM queue WHERE site_id = ? AND department_id = ? AND " +
+			"(priority_rank > ? OR (priority_rank = ? AND " + older + "))"
+		args = []any{e.SiteID, e.DepartmentID, rank, rank, at, at, e.ChatID}
+	}
+	var ahead int
+	if err := queryRow(ctx, r.q, query, args...).Scan(&ahead); err != nil {
+		return 0, fmt.Errorf("queue position: %w", err)
+	}
+	return ahead + 1, nil
+}
+
 func (r *reader) GetQueueEntry(ctx context.Context, chatID int64) (model.QueueEntry, error) {
 	return one(ctx, r.q, "queue_entry", scanQueueEntry, "SELECT "+queueCols+" FROM queue WHERE chat_id = ?"+r.lock, chatID)
 }

@@ -361,6 +361,16 @@ func testQueue(t *testing.T, s store.Store) {
 	list("everything", store.QueueQuery{AnyDepartment: true}, pick(5, 6, 0, 4, 2, 1, 3, 7))
 	list("everything, limit", store.QueueQuery{AnyDepartment: true, Limit: 2}, pick(5, 6))
 
+	// Positions agree with the listed order, in both orders.
+	for _, byPriority := range []bool{false, true} {
+		for i, x := range must[[]model.QueueEntry](t, "ListQueue")(s.ListQueue(ctx, store.QueueQuery{SiteID: site, ByPriority: byPriority})) {
+			eq(t, "QueuePosition", must[int](t, "QueuePosition")(s.QueuePosition(ctx, x.ChatID, byPriority)), i+1)
+		}
+	}
+	eq(t, "QueuePosition in a department", must[int](t, "QueuePosition")(s.QueuePosition(ctx, e[5].ChatID, false)), 1)
+	_, perr := s.QueuePosition(ctx, 987654, false)
+	wantCode(t, "QueuePosition unknown", perr, "queue_entry_not_found")
+
 	// PutQueueEntry replaces.
 	moved := e[2]
 	moved.State, moved.Priority, moved.Deadline, moved.DepartmentID = model.QueueWaiting, model.PriorityUrgent, at(time.Minute), dept.ID
