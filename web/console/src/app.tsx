@@ -12,11 +12,13 @@ import { SettingsScreen } from './settings';
 import { PreferencesScreen, QuickRepliesScreen } from './personal';
 import { onPrefs, prefs } from './prefs';
 import { BASE, currentPath, linkProps, navigate, useRoute } from './route';
-import { ChannelBadge, Empty, PriorityTag, RatingBadge, StatePill, TicketFields } from './bits';
+import { ChannelBadge, Empty, MentionMark, PriorityTag, RatingBadge, StatePill, TicketFields } from './bits';
 import { isTextChannel, textLabel } from './channels';
 import { TextComposer } from './text';
 import { Timeline } from './timeline';
 import { useQuickMenu } from './quickmenu';
+import { bothMenus, useMentionMenu } from './mentionmenu';
+import { SuperviseScreen } from './superviseview';
 import { TicketScreen, TicketsScreen, ticketTab } from './tickets';
 
 export { navigate };
@@ -118,11 +120,12 @@ function Shell({ route }: { route: string }) {
   const ticketId = route.startsWith('t/') ? Number(route.slice(2)) || 0 : 0;
   const tab = ticketTab(route);
   const admin = store.me?.role === 'admin';
+  const supervises = admin || store.me?.role === 'supervisor';
 
   useEffect(() => {
     const unread = store.totalUnread();
     const incoming = store.queue().length;
-    const n = unread + incoming;
+    const n = unread + incoming + store.mentionCount();
     document.title = (n ? `(${n}) ` : '') + 'Switchboard';
   });
 
@@ -156,6 +159,7 @@ function Shell({ route }: { route: string }) {
         }
         case 'KeyJ': {
           // join (or accept) the open chat, else accept the oldest offer to me
+          if (store.me?.role === 'supervisor') return; // supervisors do not join chats
           if (convId && (store.offerFor(convId) || store.isIncoming(convId))) {
             e.preventDefault();
             void client.accept(convId).catch(() => {});
@@ -221,6 +225,12 @@ function Shell({ route }: { route: string }) {
           e.preventDefault();
           navigate('preferences');
           return;
+        case 'Digit9':
+          if (store.me?.role === 'admin' || store.me?.role === 'supervisor') {
+            e.preventDefault();
+            navigate('supervise');
+          }
+          return;
       }
     };
     window.addEventListener('keydown', onKey);
@@ -235,6 +245,7 @@ function Shell({ route }: { route: string }) {
   else if (ticketId) screen = <TicketScreen id={ticketId} key={'t' + ticketId} />;
   else if (tab) screen = <TicketsScreen tab={tab} />;
   else if (route === 'settings' && admin) screen = <SettingsScreen />;
+  else if (route === 'supervise' && supervises) screen = <SuperviseScreen />;
   else if (route === 'quick-replies') screen = <QuickRepliesScreen />;
   else if (route === 'preferences') screen = <PreferencesScreen />;
   else screen = <ActiveScreen />;
@@ -254,6 +265,7 @@ function Shell({ route }: { route: string }) {
           <button class="btn ghost small" onClick={() => client.setNotice('')} aria-label="Dismiss this notice">Dismiss</button>
         </div>
       )}
+      {client.mention && <MentionBannerView />}
       <div class="body">
         <Nav section={section} />
         <main class="main" id="main">
@@ -291,8 +303,9 @@ function TopBar({ current, onHelp }: { current: number; onHelp: () => void }) {
                 <span class="dot" aria-hidden="true" />
                 <span class="chip-name">{customerName(e)}</span>
                 {c.kind === 'unread' && <span class="count" aria-label={`${unread} unread`}>{unread}</span>}
+                <MentionMark id={c.id} />
               </button>
-              {c.kind === 'incoming' && (
+              {c.kind === 'incoming' && me.role !== 'supervisor' && (
                 <button class="chip-join" onClick={() => client.join(c.id).then(() => navigate('c/' + c.id), (x) => setErr(errText(x)))}>
                   Join
                 </button>
@@ -350,6 +363,7 @@ function Nav({ section }: { section: string }) {
         {item('inbox', 'Inbox')}
         {item('history', 'History')}
         {item('tickets', 'Tickets')}
+        {(store.me?.role === 'admin' || store.me?.role === 'supervisor') && item('supervise', 'Supervise', queued > 0 ? <span class="badge red" id="supervise-badge" aria-label={`${queued} waiting`}>{queued}</span> : null)}
         {store.me?.role === 'admin' && item('settings', 'Settings')}
       </ul>
       <ul class="nav-personal" aria-label="Mine">
@@ -391,6 +405,7 @@ function ChatRow({ e }: { e: Entry }) {
           {!isTextChannel(c.channel) && <span class="live-dot" title="On the site now" aria-label="On the site now" />}
           <span class="row-name">{customerName(e)}</span>
           {unread > 0 && <span class="count orange">{unread}</span>}
+          <MentionMark id={c.id} />
         </span>
         <span class="row-preview">{c.preview || '—'}</span>
         <span class="row-meta">
@@ -423,7 +438,7 @@ function QueueScreen() {
             <li class="row" key={e.conv.id} data-conv={e.conv.id}>
               <span class="row-pos">{i + 1}</span>
               <a class="row-link" href={BASE + 'c/' + e.conv.id} onClick={(ev) => { ev.preventDefault(); navigate('c/' + e.conv.id); }}>
-                <span class="row-who"><span class="row-name">{customerName(e)}</span></span>
+                <span class="row-who"><span class="row-name">{customerName(e)}</span><MentionMark id={e.conv.id} /></span>
                 <span class="row-preview">{e.conv.preview || '—'}</span>
                 <span class="row-meta">
                   <ChannelBadge c={e.conv} />
@@ -432,7 +447,7 @@ function QueueScreen() {
                   <span class="row-time">waiting {ago(e.chat?.chat.requested_at ?? e.conv.created_at).replace('just now', '< 1 min')}</span>
                 </span>
               </a>
-              <button class="btn primary small" onClick={() => client.join(e.conv.id).then(() => navigate('c/' + e.conv.id), (x) => setErr(errText(x)))}>Join</button>
+              {store.me?.role !== 'supervisor' && <button class="btn primary small" onClick={() => client.join(e.conv.id).then(() => navigate('c/' + e.conv.id), (x) => setErr(errText(x)))}>Join</button>}
             </li>
           ))}
         </ol>
@@ -534,6 +549,7 @@ function TicketRow({ e, history }: { e: Entry; history: boolean }) {
         <span class="row-who">
           {store.isOnline(c.contact_id) && <span class="live-dot" title="On the site now" aria-label="On the site now" />}
           <span class="row-name">{customerName(e)}</span>
+          <MentionMark id={c.id} />
         </span>
         <span class="row-preview">{c.preview || '—'}</span>
         <span class="row-meta">
@@ -567,6 +583,7 @@ function ConversationScreen({ id, onEnd, onHandOver }: { id: number; onEnd: () =
   const incoming = store.isIncoming(id);
   const presence = store.presenceOf(c.contact_id);
   const role = store.me?.role;
+  const readOnly = role === 'supervisor'; // notes and assigning, never the customer
   const canEnd = live && (mine || role === 'admin');
   const offer = store.offerFor(id);
   const handOff = mine && c.chat_state === 'active';
@@ -589,12 +606,13 @@ function ConversationScreen({ id, onEnd, onHandOver }: { id: number; onEnd: () =
               <StatePill state={c.chat_state} />
               <RatingBadge id={id} />
               {takenBy && <span class="taken" id="taken-by">Taken by {takenBy}</span>}
+              {readOnly && <span class="badge grey" id="read-only" title="Supervisors read conversations and add internal notes; they do not write to customers">Read-only</span>}
             </div>
           </div>
           <div class="conv-actions">
             {offer && <button class="btn primary" id="accept-offer" onClick={() => act(client.accept(id))}>Accept</button>}
             {offer && <button class="btn" id="decline-offer" onClick={() => act(client.decline(id))}>Decline</button>}
-            {incoming && !offer && <button class="btn primary" id="join" onClick={() => act(client.join(id))}>Join chat</button>}
+            {incoming && !offer && !readOnly && <button class="btn primary" id="join" onClick={() => act(client.join(id))}>Join chat</button>}
             {handOff && <button class="btn" id="transfer" onClick={() => onHandOver('transfer')} title="Transfer (Alt+T)">Transfer</button>}
             {handOff && <button class="btn" id="invite" onClick={() => onHandOver('invite')}>Invite</button>}
             {canAssign && <button class="btn" id="assign" onClick={() => onHandOver('assign')}>Assign</button>}
@@ -604,7 +622,7 @@ function ConversationScreen({ id, onEnd, onHandOver }: { id: number; onEnd: () =
         </header>
         {err && <p class="form-error conv-error" role="alert">{err}</p>}
         <Timeline id={id} />
-        <Composer id={id} canReply={mine} live={live} incoming={incoming || !!offer} offline={!c.chat_id} email={(e.contact ?? e.brief)?.email ?? ''}
+        <Composer id={id} canReply={mine && !readOnly} notesOnly={readOnly} live={live} incoming={incoming || !!offer} offline={!c.chat_id} email={(e.contact ?? e.brief)?.email ?? ''}
           phone={(e.contact ?? e.brief)?.phone ?? ''} channel={c.channel} onJoin={() => act(offer ? client.accept(id) : client.join(id))} />
       </section>
       <CustomerPanel e={e} onErr={setErr} />
@@ -615,6 +633,7 @@ function ConversationScreen({ id, onEnd, onHandOver }: { id: number; onEnd: () =
 interface ComposerProps {
   id: number;
   canReply: boolean;
+  notesOnly: boolean; // a supervisor: internal notes only
   live: boolean;
   incoming: boolean;
   offline: boolean;
@@ -624,13 +643,13 @@ interface ComposerProps {
   onJoin: () => void;
 }
 
-function Composer({ id, canReply, live, incoming, offline, email, phone, channel, onJoin }: ComposerProps) {
+function Composer({ id, canReply, notesOnly, live, incoming, offline, email, phone, channel, onJoin }: ComposerProps) {
   // a reply goes by text (SMS / WhatsApp) in my chat with a customer who
   // texted in (the widget cannot reach them), and after a chat ended or an
   // offline message, when the customer has a phone
   const textChat = isTextChannel(channel);
-  const textable = !!phone && store.me?.role !== 'supervisor' && !incoming && (canReply ? textChat : !live);
-  const replyOK = canReply || textable;
+  const textable = !!phone && !notesOnly && !incoming && (canReply ? textChat : !live);
+  const replyOK = !notesOnly && (canReply || textable);
   const [note, setNote] = useState(!replyOK);
   const [text, setText] = useState('');
   const [busy, setBusy] = useState(false);
@@ -640,7 +659,9 @@ function Composer({ id, canReply, live, incoming, offline, email, phone, channel
   const fileInput = useRef<HTMLInputElement>(null);
   const typingSent = useRef(0);
   const stopTimer = useRef(0);
-  const menu = useQuickMenu(ta, text, (v) => onInput(v), 'composer');
+  const quick = useQuickMenu(ta, text, (v) => onInput(v), 'composer');
+  const mention = useMentionMenu(ta, text, (v) => onInput(v), 'composer', note);
+  const menu = bothMenus(quick, mention);
 
   useEffect(() => setNote(!replyOK), [replyOK]);
   useEffect(() => ta.current?.focus(), [id, canReply]);
@@ -676,7 +697,7 @@ function Composer({ id, canReply, live, incoming, offline, email, phone, channel
     try {
       let att: number | undefined;
       if (file && !note) att = await client.upload(id, file);
-      await client.send(id, body, note, att);
+      await client.send(id, body, note, att, note ? mention.ids() : []);
       setText('');
       setFile(null);
       stopTyping();
@@ -692,7 +713,7 @@ function Composer({ id, canReply, live, incoming, offline, email, phone, channel
   const byText = !note && textable;
   const tabs = (
     <div class="composer-tabs" role="tablist" aria-label="Write">
-      <button type="button" role="tab" aria-selected={!note} id="mode-reply" class={!note ? 'tab current' : 'tab'} onClick={() => setNote(false)}>{textable ? 'Text the customer' : 'Reply'}</button>
+      {!notesOnly && <button type="button" role="tab" aria-selected={!note} id="mode-reply" class={!note ? 'tab current' : 'tab'} onClick={() => setNote(false)}>{textable ? 'Text the customer' : 'Reply'}</button>}
       <button type="button" role="tab" aria-selected={note} id="mode-note" class={note ? 'tab current' : 'tab'} onClick={() => setNote(true)}>Internal note</button>
       <span class="muted composer-hint">{byText ? 'Ctrl+Enter to send' : 'Enter to send · Shift+Enter for a new line'}</span>
     </div>
@@ -737,7 +758,7 @@ function Composer({ id, canReply, live, incoming, offline, email, phone, channel
         <>
           {menu.popup}
           <textarea id="composer-input" ref={ta} rows={3} value={text}
-            placeholder={note ? 'Internal note — only your team sees this. Type / for quick replies' : 'Write a reply… Type / for quick replies'}
+            placeholder={note ? 'Internal note — only your team sees this. Type @ to mention a colleague, / for quick replies' : 'Write a reply… Type / for quick replies'}
             aria-label={note ? 'Internal note' : 'Reply to the customer'}
             {...menu.attrs}
             onInput={(e) => {
@@ -819,6 +840,22 @@ function CustomerPanel({ e, onErr }: { e: Entry; onErr: (s: string) => void }) {
 
 // ---------- overlays ----------
 
+// MentionBannerView: "Sue mentioned you in <conversation>", for a while.
+function MentionBannerView() {
+  const m = client.mention!;
+  const e = store.entries.get(m.convId);
+  const link = linkProps('c/' + m.convId);
+  return (
+    <div class="banner notice mention-banner" role="status" id="mention-banner" data-conv={m.convId}>
+      <span>
+        <strong>{m.author}</strong> mentioned you in{' '}
+        <a href={link.href} id="mention-link" onClick={(ev) => { link.onClick(ev); client.dismissMention(); }}>{e ? customerName(e) : 'a conversation'}</a>
+      </span>
+      <button class="btn ghost small" onClick={() => client.dismissMention()} aria-label="Dismiss this mention">Dismiss</button>
+    </div>
+  );
+}
+
 function ConfirmEnd({ id, onClose }: { id: number; onClose: () => void }) {
   const [err, setErr] = useState('');
   const e = store.entries.get(id);
@@ -846,7 +883,9 @@ const shortcuts: [string, string][] = [
   ['Alt + A', 'Switch availability'],
   ['Alt + 1 … 6', 'Active chats, Queue, Inbox, History, Tickets, Settings (admins)'],
   ['Alt + 7 / Alt + 8', 'Quick replies, Preferences'],
+  ['Alt + 9', 'Supervise (supervisors and admins)'],
   ['/', 'In a reply box: insert a quick reply (↑ ↓ to choose, Enter or Tab to insert, Esc to close)'],
+  ['@', 'In an internal note: mention a colleague, who is notified (↑ ↓ to choose, Enter or Tab to insert, Esc to close)'],
   ['Esc', 'Close a dialog'],
 ];
 

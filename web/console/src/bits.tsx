@@ -29,6 +29,12 @@ export function ChannelBadge({ c, id }: { c: Conversation; id?: string }) {
   return <span class={`pill channel channel-${ch.key}`} id={id} data-channel={ch.key} title={ch.title}>{ch.label}</span>;
 }
 
+// MentionMark: a colleague @-mentioned me in a note here I have not read.
+export function MentionMark({ id }: { id: number }) {
+  if (!store.mentioned(id)) return null;
+  return <span class="mention-mark" title="A colleague mentioned you in a note" aria-label="You were mentioned">@</span>;
+}
+
 export function PriorityTag({ p }: { p: Priority }) {
   return <span class={`prio prio-${p}`}>{p}</span>;
 }

@@ -5,8 +5,8 @@
 import { api, ApiError, q, setCSRF, setUnauthenticatedHandler } from './api';
 import { CommandError, StaffSocket, type SocketState } from './socket';
 import { Store } from './store';
-import { chime, notifyOnce } from './notify';
-import { loadPrefsFor } from './prefs';
+import { chime, notifyOnce, onScreen } from './notify';
+import { loadPrefsFor, prefs } from './prefs';
 import type {
   Availability, ChannelMessage, ChatView, Conversation, ConversationView, Me, Message, Offer, OfferEvent, OutboxMail, Presence, QuickReply, ReadMark, StaffMember, TicketStatus, TransferTargets, TypingEvent, User,
 } from './types';
@@ -14,6 +14,13 @@ import type {
 export const store = new Store();
 
 type Listener = () => void;
+
+// A colleague @-mentioned me in a note of a conversation.
+export interface MentionBanner {
+  convId: number;
+  seq: number;
+  author: string;
+}
 
 class Client {
   me: Me | null = null;
@@ -24,6 +31,9 @@ class Client {
   // a routing notice for the agent (an offer missed, set away, an
   // invitation declined); empty when there is none
   notice = '';
+  // the in-app banner of a colleague's @-mention (shown for a while)
+  mention: MentionBanner | null = null;
+  private mentionTimer = 0;
   // the shared quick replies and mine: loaded once per session (null until
   // then), again after each change
   quickReplies: QuickReply[] | null = null;
@@ -91,12 +101,14 @@ class Client {
     this.socket.stop();
     this.me = null;
     this.notice = '';
+    this.dismissMention();
     this.quickReplies = null;
     this.qrLoad = null;
     loadPrefsFor(0);
     store.me = null;
     store.entries.clear();
     store.clearOffers();
+    store.clearMentions();
     this.followed.clear();
     setCSRF('');
     store.changed();
@@ -314,7 +326,39 @@ class Client {
       case 'offer':
         this.onOffer(data as OfferEvent);
         break;
+      case 'mention':
+        this.onMention(data as Message);
+        break;
     }
+  }
+
+  // onMention: a colleague @-mentioned me in a note (sent to my sockets
+  // only). The conversation is marked until I read it; a banner and a
+  // desktop notification say so, as the preferences allow.
+  private onMention(m: Message): void {
+    const me = store.me;
+    if (!me || (m.author_kind === 'agent' && m.author_id === me.id)) return; // my own note
+    const cid = m.conversation_id;
+    if (!store.entries.get(cid)?.detail) void this.ensureDetail(cid); // who the customer is
+    store.addMessage(m);
+    store.addMention(cid, m.seq);
+    if (cid === this.openId) this.markOpenRead();
+    const author = m.author_name || store.nameOf(m.author_id);
+    if (!prefs().mentions) return;
+    if (!(cid === this.openId && onScreen())) {
+      clearTimeout(this.mentionTimer);
+      this.mention = { convId: cid, seq: m.seq, author };
+      this.mentionTimer = window.setTimeout(() => this.dismissMention(), 12000);
+      this.emit();
+    }
+    notifyOnce(`mention:${cid}:${m.seq}`, `${author} mentioned you`, m.body, () => this.onNavigate('c/' + cid));
+  }
+
+  dismissMention(): void {
+    clearTimeout(this.mentionTimer);
+    if (!this.mention) return;
+    this.mention = null;
+    this.emit();
   }
 
   private onOffer(ev: OfferEvent): void {
@@ -386,9 +430,11 @@ class Client {
     return `${prefix}-${this.tab}-${Date.now().toString(36)}-${++this.clientSeq}`;
   }
 
-  async send(id: number, body: string, note: boolean, attachmentId?: number): Promise<void> {
+  // send writes a reply, or a note (mentions: the colleagues it @-mentions).
+  async send(id: number, body: string, note: boolean, attachmentId?: number, mentions: number[] = []): Promise<void> {
     const data: Record<string, unknown> = { conversation_id: id, client_id: this.clientId(), body };
     if (attachmentId) data.attachment_id = attachmentId;
+    if (note && mentions.length) data.mentions = mentions;
     const m = await this.socket.command<Message>(note ? 'note' : 'send', data);
     store.addMessage(m);
   }

@@ -1,5 +1,6 @@
-// Browser notifications for an incoming chat and for customer messages in a
-// chat that is not on screen, and a chime for a chat offered to the agent.
+// Browser notifications for an incoming chat, for customer messages in a
+// chat that is not on screen and for a colleague's @-mention, and a chime
+// for a chat offered to the agent.
 // Each event notifies at most once (keyed by conversation and seq), never
 // for the agent's own actions, and only after the agent agreed (the
 // console asks once, from a button, never on load). The agent's
@@ -11,10 +12,16 @@ import { prefs } from './prefs';
 const seen = new Set<string>();
 
 // wanted says whether the agent's preferences let this desktop notification
-// through: "msg:" keys are new messages, the rest (chat:, offer:) new chats.
+// through: "msg:" keys are new messages, "mention:" keys a colleague's
+// @-mention, the rest (chat:, offer:) new chats.
 export function wanted(key: string, p = prefs()): boolean {
+  if (key.startsWith('mention:')) return p.mentions;
   return key.startsWith('msg:') ? p.newMessages : p.newChats;
 }
+
+// onScreen: the console is what the agent is looking at (messages and
+// mentions then show in the page, not as desktop notifications).
+export const onScreen = (): boolean => document.visibilityState === 'visible' && document.hasFocus();
 
 export function notificationsSupported(): boolean {
   return typeof Notification !== 'undefined';
@@ -36,7 +43,7 @@ export function notifyOnce(key: string, title: string, body: string, onClick: ()
   const p = prefs();
   if (!p.desktop || !wanted(key, p)) return false;
   if (!notificationsSupported() || Notification.permission !== 'granted') return false;
-  if (document.visibilityState === 'visible' && document.hasFocus() && key.startsWith('msg:')) return false;
+  if ((key.startsWith('msg:') || key.startsWith('mention:')) && onScreen()) return false;
   const n = new Notification(title, { body: body.slice(0, 140), tag: key });
   n.onclick = () => {
     window.focus();

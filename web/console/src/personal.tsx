@@ -276,6 +276,7 @@ export function PreferencesScreen() {
         <div class="pref-sub" role="group" aria-label="Notify me about">
           {check('pref-new-chats', 'newChats', 'New chats', 'A customer is waiting, or a chat is offered to you.', !p.desktop)}
           {check('pref-new-messages', 'newMessages', 'New messages', 'A customer writes in one of your chats that is not on screen.', !p.desktop)}
+          {check('pref-mentions', 'mentions', 'Mentions', 'A colleague @-mentions you in an internal note: a banner in the console, and a desktop notification when those are on.')}
         </div>
         {check('pref-sound', 'sound', 'Sound', 'A chime when a chat is offered to you.')}
         <p class="saved" role="status" id="prefs-status">{status}</p>

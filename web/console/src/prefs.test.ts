@@ -29,7 +29,7 @@ describe('preferences persistence', () => {
   });
 
   it('defaults to everything on', () => {
-    expect(readPrefs(s, 7)).toEqual({ desktop: true, newChats: true, newMessages: true, sound: true });
+    expect(readPrefs(s, 7)).toEqual({ desktop: true, newChats: true, newMessages: true, mentions: true, sound: true });
     expect(readPrefs(null, 7)).toEqual(defaultPrefs);
   });
 
@@ -37,7 +37,7 @@ describe('preferences persistence', () => {
     expect(writePrefs(s, 7, { ...defaultPrefs, sound: false })).toBe(true);
     expect(readPrefs(s, 7).sound).toBe(false);
     expect(readPrefs(s, 8).sound).toBe(true);
-    expect(JSON.parse(s.getItem(prefsKey(7))!)).toEqual({ desktop: true, newChats: true, newMessages: true, sound: false });
+    expect(JSON.parse(s.getItem(prefsKey(7))!)).toEqual({ desktop: true, newChats: true, newMessages: true, mentions: true, sound: false });
   });
 
   it('survives a reload: setPrefs stores, loadPrefsFor reads back', () => {
@@ -47,7 +47,7 @@ describe('preferences persistence', () => {
     loadPrefsFor(0, s); // sign out
     expect(prefs().sound).toBe(true);
     loadPrefsFor(7, s); // sign in again (a reload)
-    expect(prefs()).toEqual({ desktop: true, newChats: true, newMessages: false, sound: false });
+    expect(prefs()).toEqual({ desktop: true, newChats: true, newMessages: false, mentions: true, sound: false });
     loadPrefsFor(8, s); // another agent in the same browser
     expect(prefs().sound).toBe(true);
   });
@@ -81,5 +81,13 @@ describe('notification preferences by kind', () => {
     expect(wanted('chat:3', p)).toBe(true);
     expect(wanted('offer:3:t', { ...defaultPrefs, newChats: false })).toBe(false);
     expect(wanted('msg:4:7', { ...defaultPrefs, newChats: false })).toBe(true);
+  });
+
+  it('mention alerts gate "mention:" keys only', () => {
+    const p = { ...defaultPrefs, mentions: false };
+    expect(wanted('mention:4:9', p)).toBe(false);
+    expect(wanted('msg:4:7', p)).toBe(true);
+    expect(wanted('chat:3', p)).toBe(true);
+    expect(wanted('mention:4:9', { ...defaultPrefs, newChats: false, newMessages: false })).toBe(true);
   });
 });

@@ -1,17 +1,18 @@
 // The agent's console preferences: desktop notifications, which events
-// alert (new chats, new messages) and the chime. Kept in localStorage per
-// user, so two agents sharing a browser each keep their own, and read by
-// notify.ts on every alert. Capacity is a server-side setting (PUT
-// /me/capacity), not stored here.
+// alert (new chats, new messages, a colleague's @-mention) and the chime.
+// Kept in localStorage per user, so two agents sharing a browser each keep
+// their own, and read by notify.ts on every alert. Capacity is a
+// server-side setting (PUT /me/capacity), not stored here.
 
 export interface Prefs {
   desktop: boolean; // desktop notifications (the browser asks permission once)
   newChats: boolean; // alert for chats waiting or offered to me
   newMessages: boolean; // alert for customer messages in my chats not on screen
+  mentions: boolean; // alert when a colleague @-mentions me in a note
   sound: boolean; // chime when a chat is offered to me
 }
 
-export const defaultPrefs: Readonly<Prefs> = { desktop: true, newChats: true, newMessages: true, sound: true };
+export const defaultPrefs: Readonly<Prefs> = { desktop: true, newChats: true, newMessages: true, mentions: true, sound: true };
 
 type Storage0 = Pick<Storage, 'getItem' | 'setItem'>;
 

@@ -305,3 +305,23 @@ describe('Store offers', () => {
     expect(s.pendingOffers()).toEqual([]);
   });
 });
+
+describe('Store mentions', () => {
+  it('marks a conversation until I read past the note that mentioned me', () => {
+    const s = new Store();
+    s.setMe(me);
+    expect(s.mentioned(1)).toBe(false);
+    s.addMention(1, 4);
+    s.addMention(1, 3); // an older one changes nothing
+    expect(s.mentioned(1)).toBe(true);
+    expect(s.mentionCount()).toBe(1);
+    s.markRead(1, 3);
+    expect(s.mentioned(1)).toBe(true);
+    s.applyRead({ conversation_id: 1, reader_kind: 'agent', reader_id: me.id, seq: 4, at: '' }); // read in another tab
+    expect(s.mentioned(1)).toBe(false);
+    s.addMention(1, 9);
+    expect(s.mentionCount()).toBe(1);
+    s.clearMentions();
+    expect(s.mentioned(1)).toBe(false);
+  });
+});

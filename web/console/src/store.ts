@@ -48,6 +48,8 @@ export class Store {
   // since it was sent, by chat id (null: no fetch in flight)
   private offerTicket = 0;
   private offerLog: [number, MyOffer | null][] | null = null;
+  // the latest note that @-mentioned me, by conversation (mention events)
+  private mentionSeqs = new Map<number, number>();
   private listeners = new Set<() => void>();
   version = 0;
 
@@ -228,6 +230,30 @@ export class Store {
 
   readSeq(id: number): number {
     return this.myRead.get(id) ?? 0;
+  }
+
+  // addMention records a note that @-mentioned me: the conversation is
+  // marked until I read past it.
+  addMention(id: number, seq: number): void {
+    if (seq > (this.mentionSeqs.get(id) ?? 0)) this.mentionSeqs.set(id, seq);
+    this.changed();
+  }
+
+  // mentioned: a note @-mentioning me that I have not read yet.
+  mentioned(id: number): boolean {
+    const seq = this.mentionSeqs.get(id);
+    return !!seq && seq > (this.myRead.get(id) ?? 0);
+  }
+
+  mentionCount(): number {
+    let n = 0;
+    for (const id of this.mentionSeqs.keys()) if (this.mentioned(id)) n++;
+    return n;
+  }
+
+  clearMentions(): void {
+    this.mentionSeqs.clear();
+    this.changed();
   }
 
   visitorReadSeq(id: number): number {

@@ -6,12 +6,13 @@
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { client, store } from './client';
-import { ChannelBadge, Empty, PriorityTag, TicketFields } from './bits';
+import { ChannelBadge, Empty, MentionMark, PriorityTag, TicketFields } from './bits';
 import { isTextChannel, textLabel } from './channels';
 import { TextComposer } from './text';
 import { linkProps, navigate } from './route';
 import { Timeline } from './timeline';
 import { useQuickMenu } from './quickmenu';
+import { bothMenus, useMentionMenu } from './mentionmenu';
 import { errText } from './ui';
 import { ago, clock, customerName } from './util';
 import type { Conversation, OutboxMail, TicketStatus } from './types';
@@ -169,6 +170,7 @@ function TicketListRow({ c }: { c: Conversation }) {
         <span class="row-who">
           {store.isOnline(c.contact_id) && <span class="live-dot" title="On the site now" aria-label="On the site now" />}
           <span class="row-name">{customerName(e)}</span>
+          <MentionMark id={c.id} />
         </span>
         <span class="row-preview">{c.preview || '—'}</span>
         <span class="row-meta">
@@ -317,7 +319,9 @@ type TicketMode = 'email' | 'text' | 'note';
 function TicketComposer({ id, email, phone, channel, known, live }: { id: number; email: string; phone: string; channel: string; known: boolean; live: boolean }) {
   // a customer who texted in (or left only a phone) is answered by text
   // first, once who they are is known, unless the agent picked a tab
-  const preferred: TicketMode = phone && (isTextChannel(channel) || !email) ? 'text' : 'email';
+  // supervisors write internal notes only
+  const supervisor = store.me?.role === 'supervisor';
+  const preferred: TicketMode = supervisor ? 'note' : phone && (isTextChannel(channel) || !email) ? 'text' : 'email';
   const [mode, setMode] = useState<TicketMode>(preferred);
   const picked = useRef(false);
   useEffect(() => {
@@ -335,8 +339,9 @@ function TicketComposer({ id, email, phone, channel, known, live }: { id: number
     cid.current = ''; // another text: another reply
     setSent('');
   };
-  const menu = useQuickMenu(ta, text, edit, 'ticket');
-  const supervisor = store.me?.role === 'supervisor';
+  const quick = useQuickMenu(ta, text, edit, 'ticket');
+  const mention = useMentionMenu(ta, text, edit, 'ticket', note);
+  const menu = bothMenus(quick, mention);
   const blocked = !known ? 'loading' : supervisor ? 'supervisor' : !email ? 'no-email' : live ? 'live' : '';
   const disabled = !note && !!blocked;
   const liveHint = <>The customer is in a live chat right now: <a {...linkProps('c/' + id)}>answer them in the chat</a>.</>;
@@ -348,7 +353,7 @@ function TicketComposer({ id, email, phone, channel, known, live }: { id: number
     setErr('');
     setSent('');
     try {
-      if (note) await client.send(id, body, true);
+      if (note) await client.send(id, body, true, undefined, mention.ids());
       else {
         cid.current = cid.current || client.clientId();
         await client.emailReply(id, body, cid.current);
@@ -369,8 +374,8 @@ function TicketComposer({ id, email, phone, channel, known, live }: { id: number
   return (
     <div class={note ? 'composer note-mode' : 'composer'}>
       <div class="composer-tabs" role="tablist" aria-label="Write">
-        {tab('email', 'ticket-mode-email', 'Reply by email')}
-        {phone && tab('text', 'ticket-mode-text', 'Text the customer')}
+        {!supervisor && tab('email', 'ticket-mode-email', 'Reply by email')}
+        {phone && !supervisor && tab('text', 'ticket-mode-text', 'Text the customer')}
         {tab('note', 'ticket-mode-note', 'Internal note')}
         <span class="muted composer-hint">Ctrl+Enter to send</span>
       </div>
@@ -392,7 +397,7 @@ function TicketComposer({ id, email, phone, channel, known, live }: { id: number
           )}
           {menu.popup}
           <textarea id="ticket-input" ref={ta} rows={4} value={text} disabled={disabled}
-            placeholder={note ? 'Internal note — only your team sees this. Type / for quick replies' : email ? `Reply to ${email} — sent by email. Type / for quick replies` : 'Reply by email'}
+            placeholder={note ? 'Internal note — only your team sees this. Type @ to mention a colleague, / for quick replies' : email ? `Reply to ${email} — sent by email. Type / for quick replies` : 'Reply by email'}
             aria-label={note ? 'Internal note' : 'Reply by email'}
             {...menu.attrs}
             onInput={(e) => {

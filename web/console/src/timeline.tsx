@@ -1,11 +1,12 @@
-// A conversation's timeline: messages, internal notes (marked), system
-// lines, attachments, "Seen", the customer's typing, and for tickets the
-// replies that came and went by email (with a link to the original mail)
-// or by SMS / WhatsApp.
+// A conversation's timeline: messages, internal notes (marked, their
+// @-mentions highlighted), system lines, attachments, "Seen", the
+// customer's typing, and for tickets the replies that came and went by
+// email (with a link to the original mail) or by SMS / WhatsApp.
 
 import { useEffect, useRef } from 'preact/hooks';
 import { store } from './client';
 import { messageVia, textLabel } from './channels';
+import { splitMentions, type Colleague } from './mentions';
 import type { Message } from './types';
 import { clock } from './util';
 
@@ -69,7 +70,7 @@ function TimelineEntry({ m, seen, channel }: { m: Message; seen: boolean; channe
           {via && <span class={'via-' + via}>{m.author_kind === 'visitor' ? 'by ' + viaText : 'sent by ' + viaText}</span>}
           <time dateTime={m.created_at} title={m.created_at}>{clock(m.created_at)}</time>
         </div>
-        {m.body && <div class="body-text">{m.body}</div>}
+        {m.body && <div class="body-text">{m.kind === 'note' ? <NoteText body={m.body} /> : m.body}</div>}
         {m.attachment && <AttachmentView a={m.attachment} />}
         {!!m.raw_attachment_id && (
           <a class="raw-email" href={`/api/v1/attachments/${m.raw_attachment_id}`} rel="noopener noreferrer" download>Original email</a>
@@ -77,6 +78,20 @@ function TimelineEntry({ m, seen, channel }: { m: Message; seen: boolean; channe
         {seen && <div class="seen" aria-label="Seen by the customer">Seen</div>}
       </div>
     </li>
+  );
+}
+
+// NoteText shows a note with its "@Name" mentions of colleagues highlighted
+// (mine more so). Text nodes only: a note's markup is never HTML.
+function NoteText({ body }: { body: string }) {
+  const people: Colleague[] = [...store.staffNames].map(([id, name]) => ({ id, name }));
+  const me = store.me?.id;
+  return (
+    <>
+      {splitMentions(body, people).map((s, i) =>
+        s.id === undefined ? s.text : <mark class={s.id === me ? 'mention me' : 'mention'} data-user={s.id} key={i}>{s.text}</mark>,
+      )}
+    </>
   );
 }
 

@@ -12,6 +12,9 @@ const messages: Record<string, string> = {
   chat_ended: 'This chat has already ended.',
   not_a_participant: 'Join the chat before writing to the customer.',
   supervisor_read_only: 'Supervisors can read but not write to customers.',
+  // mentions (invalid_mention: the server names who cannot be mentioned)
+  too_many_mentions: 'A note can mention at most 20 colleagues.',
+  mentions_in_notes_only: 'Colleagues are mentioned in internal notes only, never in messages to the customer.',
   no_live_chat: 'The customer is not in a live chat, so a reply cannot reach them here. Add an internal note, or answer by email.',
   // routing
   no_offer: 'This chat is no longer offered to you.',
