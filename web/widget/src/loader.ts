@@ -139,6 +139,37 @@ const CLOSE_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M18.3 5
     emit(o ? "open" : "close");
   }
 
+  // Identity verification: the page's signed identity goes to the server
+  // as soon as there is a session: here when this browser already has one
+  // (before the UI is even loaded), else when the UI has made one. Once per
+  // token and identity; a refusal is told to the site's developer on the
+  // console (the hash never is), and the visitor stays anonymous.
+  let vKey = "";
+  let vDone: Promise<number> = Promise.resolve(0);
+  const verify = (tk: string): Promise<number> => {
+    const k = tk + JSON.stringify(identity);
+    if (k !== vKey) {
+      vKey = k;
+      const attributes: Record<string, string> = {};
+      for (const n in identity.attributes || {}) attributes[n] = String(identity.attributes![n]);
+      const { user_id, email, name, hash } = identity;
+      vDone = fetch(base + "/api/v1/visitor/identify", {
+        method: "POST",
+        headers: { Authorization: "Bearer " + tk, "Content-Type": "application/json" },
+        body: JSON.stringify({ user_id, email, name, attributes, hash }),
+      })
+        .then(async (r) => {
+          const j = await r.json();
+          if (r.ok) return j.contact.id as number;
+          if (r.status == 401 || r.status > 499) throw 0; // a new session, or a later call, tries again
+          console.warn("Switchboard('identify') refused: " + j.code + " (" + j.title + "). The visitor stays anonymous.");
+          return 0;
+        })
+        .catch(() => (vKey == k && (vKey = ""), 0));
+    }
+    return vDone;
+  };
+
   const ctx: MountContext = {
     site,
     base,
@@ -149,6 +180,7 @@ const CLOSE_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M18.3 5
     launcher,
     setOpen,
     isOpen: () => open,
+    verify,
     setUnread(n) {
       if (n !== unread) {
         unread = n;
@@ -177,6 +209,7 @@ const CLOSE_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M18.3 5
       case "identify":
         Object.assign(identity, x);
         if (ui) ui.identify(identity);
+        else if (identity.hash && store("token")) verify(store("token")!);
         break;
       case "attributes":
         identity.attributes = Object.assign(identity.attributes || {}, x);

@@ -62,6 +62,7 @@ export const STRINGS = {
   offlineSend: "Send message",
   offlineDone: "Thanks! We will get back to you by email.",
   offlineUnavailable: "Messages can’t be left right now. Please try again later.",
+  signIn: "To leave us a message, please sign in on this website first.",
   closed: "We are closed right now. Leave us a message and we will reply by email.",
   nextOpen: "We open again: {n}",
   kept: "Your message was kept: we will answer you by email.",

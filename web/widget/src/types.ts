@@ -26,10 +26,15 @@ export interface WidgetConfig {
 
 export type FieldMode = "required" | "optional" | "hidden";
 
+/** Who the visitor is, as the page says (Switchboard('identify', {...})).
+ * With a hash (signed by the site's backend) it is verified by the server. */
 export interface Identity {
+  /** The site's own id for its logged-in user: what the hash signs when given. */
+  user_id?: string;
   email?: string;
   name?: string;
   attributes?: Record<string, unknown>;
+  /** hex(HMAC-SHA256(site identity secret, user_id or lower-cased email)). */
   hash?: string;
 }
 
@@ -46,6 +51,12 @@ export interface MountContext {
   setOpen(open: boolean): void;
   launcher: HTMLButtonElement;
   isOpen(): boolean;
+  /** Sends the page's signed identity (with a hash) for this session token
+   * to POST /api/v1/visitor/identify, once per token and identity: the same
+   * promise again while nothing changed. Resolves to the verified contact's
+   * id, or 0 (refused: logged for the site's developer; or failed: tried
+   * again at the next call). */
+  verify(token: string): Promise<number>;
 }
 
 /** What the chat UI gives back to the loader. */

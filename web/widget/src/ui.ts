@@ -69,6 +69,8 @@ interface Site {
   departments?: { id: number; name: string }[];
   /** "on_request": offer "email me the transcript"; "always": the server sends it; "never". */
   transcript?: string;
+  /** Only a verified identity may give a name or email (403 identity_required). */
+  identity_required?: boolean;
 }
 /** Why no live chat can start now: outside business hours. */
 interface Off {
@@ -203,6 +205,17 @@ function mount(ctx: MountContext): UIHandle {
   const fresh = (k: string, since: number) => (evAt.get(k) || 0) <= since;
   let typingName = "";
   let typingTimer = 0;
+  // Who the visitor is: the page's identify (identity) and what they typed
+  // in a form (given, remembered for this browser). verified: the server
+  // accepted the page's signed identity for this token. A site that requires
+  // verification refuses an unverified name or email: none is asked or sent.
+  let given = get<{ name?: string; email?: string }>("who", {});
+  let verified = !!get("v", 0);
+  let contactId = 0; // the contact the socket authenticated as
+  let vBusy = 0; // verifications under way: chat requests wait
+  const locked = () => !!info.identity_required && !verified;
+  const me = (): { name?: string; email?: string } =>
+    locked() ? {} : { name: identity.name || given.name, email: identity.email || given.email };
   let shown = false; // panel visible
   const imgs = new Map<number, string>(); // attachment id -> blob URL
 
@@ -262,7 +275,13 @@ function mount(ctx: MountContext): UIHandle {
   // applySite takes the site's hours and departments; `hours` false keeps
   // `off` (a reply that newer news about the hours overtook).
   function applySite(s: Site, hours = true) {
-    info = { name: s.name, queue_display: s.queue_display, departments: s.departments || [], transcript: s.transcript };
+    info = {
+      name: s.name,
+      queue_display: s.queue_display,
+      departments: s.departments || [],
+      transcript: s.transcript,
+      identity_required: s.identity_required,
+    };
     put("site", info);
     if (hours) setOff(s.open === false ? { message: s.after_hours_message, next_open: s.next_open } : null);
     else render();
@@ -365,7 +384,7 @@ function mount(ctx: MountContext): UIHandle {
         wait: str("wait"),
         waitSoon: t("waitSoon"),
       }, cfg.locale);
-    else if (kept && conv) b = [t(identity.email ? "kept" : "keptNoEmail")];
+    else if (kept && conv) b = [t(me().email ? "kept" : "keptNoEmail")];
     else if (conv && !live() && !out.length) {
       if (closed() && !unanswered()) (b = [(off && off.message) || t("closed")]), (next = (off && off.next_open) || "");
       else if (chatState === "ended") b = [t("ended")];
@@ -406,7 +425,12 @@ function mount(ctx: MountContext): UIHandle {
     const intro = mode === "prechat" ? t("prechatIntro") : shut ? (off && off.message) || t("closed") : t("offlineIntro");
     const next = shut ? (off && off.next_open) || "" : "";
     const depts = mode === "prechat" ? info.departments || [] : [];
-    const key = JSON.stringify([mode, intro, next, depts, identity.name, identity.email, offView]);
+    const who = me();
+    const signIn = mode === "offline" && locked(); // the offline form needs an email: only a verified one
+    const pc = cfg.prechat || {};
+    const nameMode = who.name || locked() ? "hidden" : pc.name || "optional";
+    const emailMode = who.email || locked() ? "hidden" : isOff ? "required" : pc.email || "optional";
+    const key = JSON.stringify([mode, intro, next, depts, nameMode, emailMode, signIn, offView]);
     if (key === formKey) return;
     formKey = key;
     formMode = mode;
@@ -421,19 +445,17 @@ function mount(ctx: MountContext): UIHandle {
       form.append(h("p", { role: "status" }, t("offlineDone")));
       return;
     }
-    const pc = cfg.prechat || {};
     const fields: [string, string, string, string][] = []; // name, label, mode, type
-    const nameMode = identity.name ? "hidden" : pc.name || "optional";
-    const emailMode = identity.email ? "hidden" : isOff ? "required" : pc.email || "optional";
     if (nameMode !== "hidden") fields.push(["name", t("name"), nameMode, "text"]);
     if (emailMode !== "hidden") fields.push(["email", t("email"), emailMode, "email"]);
     if (depts.length) fields.push(["dept", t("department"), "optional", "select"]);
-    fields.push(["body", t("question"), "required", "textarea"]);
+    if (!signIn) fields.push(["body", t("question"), "required", "textarea"]);
     form.append(
       h("p", {}, h("b", {}, isOff ? t("offlineTitle") : cfg.greeting || t("greeting"))),
       h("p", { dir: "auto" }, intro),
       ...nextOpen(next),
     );
+    if (signIn) form.append(h("p", { role: "status" }, t("signIn")));
     for (const [n, label, fm, type] of fields) {
       const id = "sb-f-" + n;
       const input =
@@ -451,7 +473,7 @@ function mount(ctx: MountContext): UIHandle {
       if (typed[el.name]) el.value = typed[el.name];
       if (el.name === focused) el.focus();
     }
-    form.append(h("button", { type: "submit", class: "sd" }, isOff ? t("offlineSend") : t("start")));
+    if (!signIn) form.append(h("button", { type: "submit", class: "sd" }, isOff ? t("offlineSend") : t("start")));
     if (offView) {
       const back = h("button", { type: "button", class: "lk" }, t("back"));
       back.onclick = () => ((offView = false), render());
@@ -484,9 +506,9 @@ function mount(ctx: MountContext): UIHandle {
     ev.preventDefault();
     const v = validateForm();
     if (!v) return;
-    if (v.name) identity.name = v.name;
-    if (v.email) identity.email = v.email;
-    put("who", { name: identity.name, email: identity.email });
+    if (formMode === "offline" && locked()) return; // nothing to send: the visitor signs in on the site first
+    given = { name: v.name || given.name, email: v.email || given.email };
+    put("who", given);
     if (formMode !== "prechat") return void leaveMessage(v);
     dept = +v.dept || 0;
     put("dept", dept);
@@ -590,13 +612,13 @@ function mount(ctx: MountContext): UIHandle {
       if (held.has(p.cid)) continue;
       const el = msgNode(p, true);
       (el.firstChild as HTMLElement).hidden = prevAuthor.startsWith("visitor");
-      prevAuthor = "visitor" + (identity.name || "");
+      prevAuthor = "visitor" + (me().name || "");
       (el.lastChild as HTMLElement).textContent = t("sending");
       items.push(el);
     }
     const nobody = unanswered() || (chat && chat.chat.end_reason === "visitor_left");
     if (chatState === "ended" && conv && !nobody) items.push(ratingNode());
-    else if (conv && !live() && !out.length && (nobody || closed() || humansUnavailable) && !(kept && identity.email))
+    else if (conv && !live() && !out.length && (nobody || closed() || humansUnavailable) && !(kept && me().email))
       items.push(offCard());
     const tr = chatState === "ended" && conv && !out.length ? trNode() : null;
     if (tr) items.push(tr);
@@ -699,7 +721,7 @@ function mount(ctx: MountContext): UIHandle {
     const chatId = (chat && chat.chat.id) || lastChatId();
     const sentTo = get("tx:" + chatId, "");
     if (mode !== "always" && mode !== "on_request") return null;
-    const always = mode === "always" && !!identity.email;
+    const always = mode === "always" && !!me().email;
     const k = JSON.stringify([chatId, always, sentTo, trAsk, trErr, trBusy]);
     if (trEl && trKey === k) return trEl;
     trKey = k;
@@ -721,7 +743,7 @@ function mount(ctx: MountContext): UIHandle {
       queueMicrotask(() => root.activeElement || input.focus());
     } else {
       const b = h("button", { type: "button", class: "sd", disabled: trBusy }, t("transcript"));
-      b.onclick = () => (identity.email ? sendTranscript("") : ((trAsk = true), render()));
+      b.onclick = () => (me().email ? sendTranscript("") : ((trAsk = true), render()));
       box.append(b);
     }
     if (trErr) box.append(h("span", { class: "rte", role: "alert" }, trErr));
@@ -734,8 +756,8 @@ function mount(ctx: MountContext): UIHandle {
     render();
     try {
       await rest("POST", "/conversations/" + conv + "/transcript", address ? { email: address } : {});
-      if (address) (identity.email = address), put("who", { name: identity.name, email: address });
-      put("tx:" + chatId, address || identity.email);
+      if (address) (given = { ...given, email: address }), put("who", given);
+      put("tx:" + chatId, address || me().email);
       trAsk = false;
       trTyped = "";
     } catch (e) {
@@ -792,7 +814,7 @@ function mount(ctx: MountContext): UIHandle {
     if (flushing) return;
     flushing = true;
     try {
-      while (out.length && authed) {
+      while (out.length && authed && !vBusy) {
         const p = out[0];
         try {
           if (p.kind === "send") {
@@ -805,8 +827,9 @@ function mount(ctx: MountContext): UIHandle {
             addMsg(m, false);
           } else {
             const d: Record<string, unknown> = { body: p.body, client_id: p.cid };
-            if (identity.name) d.name = identity.name.slice(0, 200);
-            if (identity.email) d.email = identity.email;
+            const who = me();
+            if (who.name) d.name = who.name.slice(0, 200);
+            if (who.email) d.email = who.email;
             if (p.dept) d.department_id = p.dept;
             const since = evN;
             const v = await req("request_chat", d);
@@ -830,6 +853,11 @@ function mount(ctx: MountContext): UIHandle {
         } catch (e) {
           const code = (e as Problem).code;
           if (code === "offline" || code === "server_restarting" || code === "unavailable" || code === "internal") break;
+          if (code === "identity_required" && !locked()) {
+            // Asked again without the name and email it may not claim.
+            requireIdentity();
+            continue;
+          }
           done(p);
           if (code === "humans_not_available") {
             humansUnavailable = true;
@@ -1058,6 +1086,9 @@ function mount(ctx: MountContext): UIHandle {
     } catch (_) {
       return retry();
     }
+    // The page's signed identity first, so that the socket authenticates
+    // as that person (their conversations, their name on the chat).
+    await verify();
     if (ws || stopped) return;
     const s = new WebSocket(base.replace(/^http/, "ws") + "/ws/visitor");
     ws = s;
@@ -1070,6 +1101,7 @@ function mount(ctx: MountContext): UIHandle {
             token = null;
             setToken(null);
             wipe();
+            unverify();
           } else if (e.code === "origin_not_allowed") fatal = t("errorOrigin");
           render();
         });
@@ -1109,11 +1141,63 @@ function mount(ctx: MountContext): UIHandle {
       connect();
     }
   }
+  // Drops the socket (on purpose: no "connection lost") and connects again.
+  function redial() {
+    if (ws) {
+      const s = ws;
+      ws = null;
+      authed = false;
+      s.close(1000);
+    }
+    for (const [, [, err]] of replies) err({ code: "offline" });
+    replies.clear();
+    reconnectNow();
+  }
 
-  async function onAuth(d: { epoch: string; conversations: { id: number; chat_state?: string }[] | null }) {
+  // ---- identity verification (the loader sends it: ctx.verify) ----
+  // Resolves to the verified contact's id, 0 when there is no signed
+  // identity or it was refused (the visitor stays anonymous).
+  async function verify(): Promise<number> {
+    const tk = token;
+    if (!identity.hash || !tk) return 0;
+    vBusy++;
+    let c = 0;
+    try {
+      c = await ctx.verify(tk);
+    } finally {
+      vBusy--;
+    }
+    if (tk !== token || !c) return 0;
+    if (!verified) {
+      verified = true;
+      put("v", 1);
+      render();
+    }
+    return c;
+  }
+  function unverify() {
+    verified = false;
+    contactId = 0;
+    put("v", null);
+    put("contact", null);
+  }
+
+  async function onAuth(d: { epoch: string; contact_id: number; conversations: { id: number; chat_state?: string }[] | null }) {
     authed = true;
     connLost = false;
     attempt = 0;
+    const was = contactId || get("contact", 0);
+    contactId = d.contact_id;
+    put("contact", contactId);
+    if (was && was !== contactId) {
+      // Another person now (a verified identity whose history this browser
+      // continues): the conversation on screen was the one before's.
+      const reqs = out.filter((p) => p.kind === "req");
+      wipe();
+      out = reqs;
+      put("out", out);
+      put("conv", 0);
+    }
     if (epoch && d.epoch !== epoch) {
       // Another database: every cursor is meaningless.
       clearTimeline();
@@ -1303,17 +1387,27 @@ function mount(ctx: MountContext): UIHandle {
   async function leaveMessage(v: Record<string, string>) {
     offlineCid = offlineCid || "off-" + uid();
     try {
-      await rest("POST", "/tickets", { name: v.name || identity.name || "", email: v.email || identity.email, body: v.body, client_id: offlineCid });
+      const who = me();
+      await rest("POST", "/tickets", { name: v.name || who.name || "", email: v.email || who.email, body: v.body, client_id: offlineCid });
       offlineCid = "";
       form.reset();
       offlineSent = true;
       offView = false;
       formKey = "";
       notice = "";
-    } catch (_) {
-      notice = t("offlineUnavailable");
+    } catch (e) {
+      if ((e as Problem).code === "identity_required") requireIdentity();
+      else notice = t("offlineUnavailable");
     }
     render();
+  }
+  // The server says the site requires a verified identity (news to this widget's copy of the site).
+  function requireIdentity() {
+    info.identity_required = true;
+    verified = false;
+    put("v", null);
+    put("site", info);
+    formKey = "";
   }
 
   // ---- presence: on change, and a ping every 25 s ----
@@ -1388,9 +1482,6 @@ function mount(ctx: MountContext): UIHandle {
     formKey = "";
   }
 
-  const saved = get<{ name?: string; email?: string }>("who", {});
-  if (!identity.name && saved.name) identity.name = saved.name;
-  if (!identity.email && saved.email) identity.email = saved.email;
   if (off) setOff(off);
   applyConfig();
   connect();
@@ -1418,6 +1509,9 @@ function mount(ctx: MountContext): UIHandle {
       identity = i;
       formKey = "";
       render();
+      // A socket authenticated as someone else: connect again, as the
+      // verified person (their conversations); else what waited for it goes.
+      verify().then((c) => (c && ws && c !== contactId ? redial() : flush()));
     },
     config(c) {
       cfg = c;
@@ -1433,7 +1527,9 @@ function mount(ctx: MountContext): UIHandle {
       for (const [, [, err]] of replies) err({ code: "offline" });
       replies.clear();
       token = null;
+      given = {};
       wipe();
+      unverify();
       render();
       connect();
     },
