@@ -358,17 +358,7 @@ func mustExistAll(ctx context.Context, q queryer, table, thing string, ids []int
 }
 
 func (t *txImpl) insertMembers(ctx context.Context, departmentID int64, userIDs []int64) error {
-	if len(userIDs) == 0 {
-		return nil
-	}
-	values := make([]string, len(userIDs))
-	args := make([]any, 0, 2*len(userIDs))
-	for i, id := range userIDs {
-		values[i] = "(?, ?)"
-		args = append(args, departmentID, id)
-	}
-	_, err := t.q.exec(ctx, "INSERT INTO department_members (department_id, user_id) VALUES "+strings.Join(values, ", "), args...)
-	return err
+	return insertChildren(ctx, t.q, "department_members (department_id, user_id)", departmentID, userIDs)
 }
 
 // CreateDepartment stores MemberIDs sorted, without duplicates, and sets

@@ -208,19 +208,27 @@ func (t *txImpl) SetUserSites(ctx context.Context, userID int64, siteIDs []int64
 	if _, err := t.q.exec(ctx, "DELETE FROM user_sites WHERE user_id = ?", userID); err != nil {
 		return fmt.Errorf("set user sites: %w", err)
 	}
-	if len(ids) == 0 {
-		return nil
-	}
-	values := make([]string, len(ids))
-	vargs := make([]any, 0, 2*len(ids))
-	for i, id := range ids {
-		values[i] = "(?, ?)"
-		vargs = append(vargs, userID, id)
-	}
-	if _, err := t.q.exec(ctx, "INSERT INTO user_sites (user_id, site_id) VALUES "+strings.Join(values, ", "), vargs...); err != nil {
+	if err := insertChildren(ctx, t.q, "user_sites (user_id, site_id)", userID, ids); err != nil {
 		return fmt.Errorf("set user sites: %w", err)
 	}
 	return nil
+}
+
+// insertChildren inserts (parent, child) rows into table — given with its
+// two columns, e.g. "conversation_tags (conversation_id, tag)" — in one
+// statement; nothing for no children.
+func insertChildren[T any](ctx context.Context, q queryer, table string, parent int64, children []T) error {
+	if len(children) == 0 {
+		return nil
+	}
+	values := make([]string, len(children))
+	args := make([]any, 0, 2*len(children))
+	for i, c := range children {
+		values[i] = "(?, ?)"
+		args = append(args, parent, c)
+	}
+	_, err := q.exec(ctx, "INSERT INTO "+table+" VALUES "+strings.Join(values, ", "), args...)
+	return err
 }
 
 // ---- sessions
@@ -358,17 +366,7 @@ func normTags(tags []string) []string {
 }
 
 func (t *txImpl) insertTags(ctx context.Context, conversationID int64, tags []string) error {
-	if len(tags) == 0 {
-		return nil
-	}
-	values := make([]string, len(tags))
-	args := make([]any, 0, 2*len(tags))
-	for i, tag := range tags {
-		values[i] = "(?, ?)"
-		args = append(args, conversationID, tag)
-	}
-	_, err := t.q.exec(ctx, "INSERT INTO conversation_tags (conversation_id, tag) VALUES "+strings.Join(values, ", "), args...)
-	return err
+	return insertChildren(ctx, t.q, "conversation_tags (conversation_id, tag)", conversationID, tags)
 }
 
 func (t *txImpl) CreateConversation(ctx context.Context, c *model.Conversation) error {
