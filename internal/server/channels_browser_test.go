@@ -57,7 +57,7 @@ func TestChannelsConsoleBrowser(t *testing.T) {
 		` && document.querySelector('#queue-list .row`+sel+`').textContent.includes('Is my order shipped?')`)
 
 	// --- join from the chip: the reply goes by WhatsApp, not into the widget
-	alice.do(chromedp.Click(chromedp.CSS(`.chip-incoming` + sel + ` .chip-join`)))
+	alice.joinFromChip(conv)
 	alice.waitFor("the chat, joined", `document.querySelector('.chip.chip-mine`+sel+`') && document.querySelector('#end-chat')`+
 		` && document.querySelector('#conv-channel').textContent === 'WhatsApp'`+
 		` && document.querySelector('#customer-phone') && document.querySelector('#customer-phone').textContent === `+consoleJS(phone)+

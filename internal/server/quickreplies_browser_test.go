@@ -92,7 +92,7 @@ func TestQuickRepliesBrowser(t *testing.T) {
 	}
 	sel := fmt.Sprintf(`[data-conv="%d"]`, cid)
 	alice.waitFor("the incoming chip", `document.querySelector('.chip.chip-incoming`+sel+` .chip-join')`)
-	alice.do(chromedp.Click(chromedp.CSS(`.chip-incoming` + sel + ` .chip-join`)))
+	alice.joinFromChip(cid)
 	alice.waitFor("the chat, joined", `document.querySelector('.chip.chip-mine`+sel+`') && document.querySelector('#composer-input') && document.querySelector('#leave')`)
 	vws.waitEvent("message", func(f frame) bool { return decode[message](t, f.Data).Event == "joined" })
 
