@@ -17,7 +17,8 @@ import { isTextChannel, textLabel } from './channels';
 import { TextComposer } from './text';
 import { Timeline } from './timeline';
 import { useQuickMenu } from './quickmenu';
-import { bothMenus, useMentionMenu } from './mentionmenu';
+import { useMentionMenu } from './mentionmenu';
+import { bothMenus } from './picker';
 import { SuperviseScreen } from './superviseview';
 import { TicketScreen, TicketsScreen, ticketTab } from './tickets';
 
