@@ -260,9 +260,7 @@ func (s *Service) DeliverChannel(ctx context.Context, in channel.Inbound) error 
 				return err
 			}
 		} else {
-			conv = model.Conversation{SiteID: contact.SiteID, ContactID: contact.ID, Channel: in.Channel,
-				Status: model.StatusOpen, Priority: model.PriorityNormal, Tags: []string{}, CreatedAt: now, UpdatedAt: now}
-			if err := tx.CreateConversation(ctx, &conv); err != nil {
+			if conv, err = s.newConversation(ctx, tx, contact.SiteID, contact.ID, in.Channel, now); err != nil {
 				return err
 			}
 		}

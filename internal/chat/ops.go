@@ -507,18 +507,21 @@ func (s *Service) joinInvited(ctx context.Context, tx store.Tx, ref convRef, con
 	return s.finish(ctx, tx, ref, conv.ID, ev, view)
 }
 
+// newConversation opens a new open ticket for a contact on a channel.
+func (s *Service) newConversation(ctx context.Context, tx store.Tx, siteID, contactID int64, channel string, now time.Time) (model.Conversation, error) {
+	c := model.Conversation{SiteID: siteID, ContactID: contactID, Channel: channel, Status: model.StatusOpen,
+		Priority: model.PriorityNormal, Tags: []string{}, CreatedAt: now, UpdatedAt: now}
+	err := tx.CreateConversation(ctx, &c)
+	return c, err
+}
+
 // finish reloads the conversation and chat after a lifecycle change and
 // publishes them with the timeline event after commit.
 func (s *Service) finish(ctx context.Context, tx store.Tx, ref convRef, convID int64, ev model.Message, view *ConversationView) error {
-	conv, err := tx.GetConversation(ctx, convID)
-	if err != nil {
+	if err := s.viewOf(ctx, tx, convID, view); err != nil {
 		return err
 	}
-	cv, err := s.chatView(ctx, tx, conv.ChatID)
-	if err != nil {
-		return err
-	}
-	*view = ConversationView{Conversation: conv, Chat: &cv}
+	conv, cv := view.Conversation, *view.Chat
 	tx.OnCommit(func() {
 		s.publishMessage(ref, ev)
 		s.publishChat(ref, cv)

@@ -379,9 +379,7 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 			return s.afterHoursTicket(ctx, tx, a, ref, conv, in, site, &conv, &offline)
 		} else {
 			if conv.ID == 0 || conv.Status == model.StatusClosed {
-				conv = model.Conversation{SiteID: a.SiteID, ContactID: a.ContactID, Channel: "widget",
-					Status: model.StatusOpen, Priority: model.PriorityNormal, Tags: []string{}, CreatedAt: now, UpdatedAt: now}
-				if err := tx.CreateConversation(ctx, &conv); err != nil {
+				if conv, err = s.newConversation(ctx, tx, a.SiteID, a.ContactID, "widget", now); err != nil {
 					return err
 				}
 			}
@@ -495,9 +493,8 @@ func (s *Service) chooseDepartment(ctx context.Context, site model.Site, chosen 
 func (s *Service) afterHoursTicket(ctx context.Context, tx store.Tx, a Actor, ref convRef, conv model.Conversation, in RequestChatInput, site model.Site, out *model.Conversation, offline *bool) error {
 	now := s.now()
 	if conv.ID == 0 || conv.Status == model.StatusClosed {
-		conv = model.Conversation{SiteID: a.SiteID, ContactID: a.ContactID, Channel: "widget", Status: model.StatusOpen,
-			Priority: model.PriorityNormal, Tags: []string{}, CreatedAt: now, UpdatedAt: now}
-		if err := tx.CreateConversation(ctx, &conv); err != nil {
+		var err error
+		if conv, err = s.newConversation(ctx, tx, a.SiteID, a.ContactID, "widget", now); err != nil {
 			return err
 		}
 	}
@@ -728,9 +725,7 @@ func (s *Service) LeaveMessage(ctx context.Context, a Actor, in LeaveMessageInpu
 			return err
 		}
 		now := s.now()
-		conv = model.Conversation{SiteID: a.SiteID, ContactID: a.ContactID, Channel: "widget", Status: model.StatusOpen,
-			Priority: model.PriorityNormal, Tags: []string{}, CreatedAt: now, UpdatedAt: now}
-		if err := tx.CreateConversation(ctx, &conv); err != nil {
+		if conv, err = s.newConversation(ctx, tx, a.SiteID, a.ContactID, "widget", now); err != nil {
 			return err
 		}
 		m, _, err := s.appendText(ctx, tx, a, conv.ID, 0, in.ClientID, in.Body, nil)
