@@ -11,11 +11,16 @@ package blob
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"switchboard/internal/apperr"
 )
 
 // Store keeps attachment contents.
@@ -138,4 +143,111 @@ func truncateUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// keyLen is the length of an object key in hex characters.
+const keyLen = 32
+
+// NewKey returns a new object key: 128 random bits as lower-case hex.
+func NewKey() string {
+	var b [keyLen / 2]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ValidKey reports whether key is exactly 32 lower-case hex characters, the
+// form of every key a Store hands out; stores refuse any other as not found.
+func ValidKey(key string) bool {
+	if len(key) != keyLen {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Incoming is an upload whose first bytes were read and whose type is
+// allowed. Every Store's Put starts with Accept, so they all refuse the same
+// files with the same errors before storing anything.
+type Incoming struct {
+	Head        []byte    // the first bytes (up to SniffLen), already read
+	Rest        io.Reader // the remainder: at most one byte more than allowed
+	ContentType string    // sniffed from Head
+	Inline      bool      // see Object.Inline
+	max         int64
+}
+
+// Accept reads the first bytes of r (never more than maxBytes+1 in all),
+// refuses an empty file (empty_file), one already over maxBytes
+// (file_too_large) or of a type that is not allowed (file_type_not_allowed),
+// and returns the rest to be stored. Reads fail once ctx is done. A
+// non-positive maxBytes refuses every non-empty file as too large.
+func Accept(ctx context.Context, r io.Reader, maxBytes int64) (*Incoming, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	maxBytes = max(maxBytes, 0)
+	r = ctxReader{ctx, r}
+	in := &Incoming{max: maxBytes}
+	head := make([]byte, min(SniffLen, maxBytes+1))
+	n, err := io.ReadFull(r, head)
+	switch {
+	case err == io.EOF:
+		return nil, apperr.Invalid("empty_file", "the file is empty")
+	case err == io.ErrUnexpectedEOF:
+		// a file shorter than head
+	case err != nil:
+		return nil, in.ReadErr(ctx, err)
+	}
+	in.Head = head[:n]
+	if int64(n) > maxBytes {
+		return nil, tooLarge(maxBytes)
+	}
+	var allowed bool
+	in.ContentType, allowed, in.Inline = Classify(in.Head)
+	if !allowed {
+		return nil, apperr.Invalid("file_type_not_allowed", "this type of file cannot be uploaded")
+	}
+	in.Rest = io.LimitReader(r, maxBytes-int64(n)+1)
+	return in, nil
+}
+
+// Check fails with file_too_large when size, the bytes read in all, exceeds
+// the limit given to Accept.
+func (in *Incoming) Check(size int64) error {
+	if size > in.max {
+		return tooLarge(in.max)
+	}
+	return nil
+}
+
+// ReadErr reports a failed read of the upload: the context's error when it
+// is done (the client went away), the read error otherwise.
+func (in *Incoming) ReadErr(ctx context.Context, err error) error {
+	if ce := ctx.Err(); ce != nil {
+		return ce
+	}
+	return fmt.Errorf("blob: read upload: %w", err)
+}
+
+func tooLarge(maxBytes int64) error {
+	return apperr.TooLarge("file_too_large", fmt.Sprintf("the file is larger than %d bytes", maxBytes))
+}
+
+// ctxReader fails reads once ctx is done, so that an abandoned upload stops
+// promptly.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

@@ -2,8 +2,6 @@ package blob
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -43,7 +41,6 @@ type FS struct {
 }
 
 const (
-	keyLen     = 32 // hex characters
 	tempPrefix = ".tmp-"
 	dirPerm    = 0o750
 )
@@ -67,27 +64,6 @@ func NewFS(dir string) (*FS, error) {
 // Dir returns the absolute directory the store keeps its files in.
 func (f *FS) Dir() string { return f.dir }
 
-// newKey returns 128 random bits as lower-case hex.
-func newKey() string {
-	var b [keyLen / 2]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// validKey reports whether key is exactly 32 lower-case hex characters.
-func validKey(key string) bool {
-	if len(key) != keyLen {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 func (f *FS) path(key string) string {
 	return filepath.Join(f.dir, key[0:2], key[2:4], key)
 }
@@ -98,36 +74,13 @@ func errNotFound() error { return apperr.NotFound("attachment") }
 // maxBytes+1 bytes from r. A non-positive maxBytes refuses every non-empty
 // file as too large.
 func (f *FS) Put(ctx context.Context, name string, r io.Reader, maxBytes int64) (Object, error) {
-	if err := ctx.Err(); err != nil {
+	in, err := Accept(ctx, r, maxBytes)
+	if err != nil {
 		return Object{}, err
 	}
-	maxBytes = max(maxBytes, 0)
-	r = ctxReader{ctx, r}
+	head, n, ct, inline := in.Head, len(in.Head), in.ContentType, in.Inline
 
-	// Never read more than maxBytes+1 bytes in all, even for the sniff.
-	head := make([]byte, min(SniffLen, maxBytes+1))
-	n, err := io.ReadFull(r, head)
-	switch {
-	case err == io.EOF:
-		return Object{}, apperr.Invalid("empty_file", "the file is empty")
-	case err == io.ErrUnexpectedEOF:
-		// a file shorter than head
-	case err != nil:
-		if ce := ctx.Err(); ce != nil {
-			return Object{}, ce
-		}
-		return Object{}, fmt.Errorf("blob: read upload: %w", err)
-	}
-	head = head[:n]
-	if int64(n) > maxBytes {
-		return Object{}, tooLarge(maxBytes)
-	}
-	ct, allowed, inline := Classify(head)
-	if !allowed {
-		return Object{}, apperr.Invalid("file_type_not_allowed", "this type of file cannot be uploaded")
-	}
-
-	key := newKey()
+	key := NewKey()
 	final := f.path(key)
 	dir := filepath.Dir(final)
 	if err := os.MkdirAll(dir, dirPerm); err != nil {
@@ -149,16 +102,13 @@ func (f *FS) Put(ctx context.Context, name string, r io.Reader, maxBytes int64) 
 		return Object{}, fmt.Errorf("blob: write: %w", err)
 	}
 	// Copy the rest, reading at most one byte more than allowed.
-	rest, err := io.Copy(tmp, io.LimitReader(r, maxBytes-int64(n)+1))
+	rest, err := io.Copy(tmp, in.Rest)
 	if err != nil {
-		if ce := ctx.Err(); ce != nil {
-			return Object{}, ce
-		}
-		return Object{}, fmt.Errorf("blob: copy upload: %w", err)
+		return Object{}, in.ReadErr(ctx, err)
 	}
 	size := int64(n) + rest
-	if size > maxBytes {
-		return Object{}, tooLarge(maxBytes)
+	if err := in.Check(size); err != nil {
+		return Object{}, err
 	}
 	if err := tmp.Sync(); err != nil {
 		return Object{}, fmt.Errorf("blob: sync: %w", err)
@@ -180,10 +130,6 @@ func (f *FS) Put(ctx context.Context, name string, r io.Reader, maxBytes int64) 
 	return Object{Key: key, Size: size, ContentType: ct, Inline: inline}, nil
 }
 
-func tooLarge(maxBytes int64) error {
-	return apperr.TooLarge("file_too_large", fmt.Sprintf("the file is larger than %d bytes", maxBytes))
-}
-
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
@@ -201,7 +147,7 @@ func (f *FS) Open(ctx context.Context, key string) (io.ReadSeekCloser, Object, e
 	if err := ctx.Err(); err != nil {
 		return nil, Object{}, err
 	}
-	if !validKey(key) {
+	if !ValidKey(key) {
 		return nil, Object{}, errNotFound()
 	}
 	file, err := os.Open(f.path(key))
@@ -248,7 +194,7 @@ func (f *FS) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !validKey(key) {
+	if !ValidKey(key) {
 		return errNotFound()
 	}
 	err := os.Remove(f.path(key))
@@ -297,20 +243,6 @@ func (f *FS) RemoveStaleTemp(cutoff time.Time) (int, error) {
 		return removed, fmt.Errorf("blob: remove stale temp files: %w", err)
 	}
 	return removed, nil
-}
-
-// ctxReader fails reads once ctx is done, so that an abandoned upload stops
-// promptly.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 var _ Store = (*FS)(nil)

@@ -1,10 +1,12 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
 	"net"
+	"net/http"
 	neturl "net/url"
 	"os"
 	"strings"
@@ -194,8 +196,31 @@ func TestTwoNodesOnPostgresAndNATS(t *testing.T) {
 		vw.waitEvent("message", func(f frame) bool { return f.Seq == r.Seq })
 		last = r.Seq
 	}
+	// An image the visitor uploads on node A is served by node B: attachment
+	// contents live in PostgreSQL (--blobs db, the default there), not in
+	// node A's data directory.
+	img := pngBytes(t)
+	st, body := v.upload(conv, "shot.png", img)
+	if st != http.StatusCreated && st != http.StatusOK {
+		t.Fatalf("upload on node A: %d %s", st, body)
+	}
+	att := decode[attachmentJSON](t, body)
+	fetch := func(n *staffClient) []byte {
+		res, got := n.rawDo("GET", fmt.Sprintf("/api/v1/attachments/%d", att.ID), "", nil, nil)
+		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "image/png" {
+			t.Fatalf("download on node B: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+		}
+		return got
+	}
+	if got := fetch(alice); !bytes.Equal(got, img) {
+		t.Fatal("node B served different bytes")
+	}
+
 	// Node A goes away; the visitor reconnects to node B and resumes.
 	a.shutdown()
+	if got := fetch(alice); !bytes.Equal(got, img) {
+		t.Fatal("the attachment went away with node A")
+	}
 	sendMsg(t, aw, conv, "while-away", "while you were reconnecting")
 	v.n = b
 	vw2, auth2 := v.ws()

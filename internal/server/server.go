@@ -51,9 +51,17 @@ type Config struct {
 	// cluster) to run several nodes.
 	BusURL     string
 	BusSubject string // NATS subject; default "switchboard.events"
+	// Blobs says where attachment contents live: "fs" (files in
+	// DataDir/blobs, one node's own) or "db" (in PostgreSQL, so every node
+	// serves every attachment). Default: "db" with PostgreSQL, "fs" with
+	// SQLite; "db" needs PostgreSQL.
+	Blobs string
 
 	SecureCookies bool
 	TrustProxy    bool
+	// Geo names the headers a trusted proxy sets with visitors' country and
+	// city, for the console's visit history (docs/operations.md). Zero: off.
+	GeoCountryHeader, GeoCityHeader string
 	// VisitorStartEvery/Burst rate-limit new visitor sessions per client
 	// address (defaults: one per second, bursts of 30).
 	VisitorStartEvery  time.Duration
@@ -94,9 +102,11 @@ type Server struct {
 	http     *http.Server
 	ln       net.Listener
 	notReady atomic.Bool // shutdown has begun
-	blobs    *blob.FS
-	outbox   *email.Outbox // nil: email off
-	mailLn   net.Listener  // inbound SMTP; nil: off
+	blobs    blob.Store
+	fsBlobs  *blob.FS        // the file-system store, for its housekeeping; nil with "db"
+	dbBlobs  *sqlstore.Blobs // the PostgreSQL store, closed last; nil with "fs"
+	outbox   *email.Outbox   // nil: email off
+	mailLn   net.Listener    // inbound SMTP; nil: off
 	inbound  *email.Listener
 
 	channelOutboxes map[string]*email.Outbox // by transport
@@ -120,7 +130,9 @@ func (s *Server) housekeeping() {
 	} else if n > 0 {
 		s.log.Info("housekeeping: purged expired sessions", "count", n)
 	}
-	if n, err := s.blobs.RemoveStaleTemp(s.cfg.Clock.Now().Add(-time.Hour)); err != nil {
+	if s.fsBlobs == nil {
+		// The database store leaves nothing behind: an upload is one transaction.
+	} else if n, err := s.fsBlobs.RemoveStaleTemp(s.cfg.Clock.Now().Add(-time.Hour)); err != nil {
 		s.log.Warn("housekeeping: remove stale uploads", "err", err)
 	} else if n > 0 {
 		s.log.Info("housekeeping: removed stale upload files", "count", n)
@@ -169,10 +181,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	blobs, err := blob.NewFS(filepath.Join(cfg.DataDir, "blobs"))
-	if err != nil {
+	s := &Server{cfg: cfg, log: cfg.Logger, Store: st}
+	// fail releases what was opened so far.
+	fail := func(err error) (*Server, error) {
 		st.Close()
-		return nil, fmt.Errorf("open blob store: %w", err)
+		if s.Bus != nil {
+			s.Bus.Close()
+		}
+		s.closeBlobs()
+		return nil, err
+	}
+	if err := s.openBlobs(ctx); err != nil {
+		return fail(err)
 	}
 	var b bus.Bus
 	if cfg.BusURL == "" {
@@ -180,36 +200,30 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	} else {
 		nb, err := bus.NewNATS(ctx, cfg.BusURL, bus.NATSOptions{Name: cfg.NodeID, Subject: cfg.BusSubject, Logger: cfg.Logger})
 		if err != nil {
-			st.Close()
-			return nil, fmt.Errorf("connect bus: %w", err)
+			return fail(fmt.Errorf("connect bus: %w", err))
 		}
 		b = nb
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, Store: st, Bus: b, blobs: blobs}
+	s.Bus = b
 	mailCfg, err := s.setupMail()
 	if err != nil {
-		st.Close()
-		b.Close()
-		return nil, err
+		return fail(err)
 	}
 	chCfg, err := s.setupChannels()
 	if err != nil {
-		st.Close()
-		b.Close()
-		return nil, err
+		return fail(err)
 	}
 	s.Ident = identity.New(st, b, cfg.Clock, identity.Options{BcryptCost: cfg.BcryptCost, Logger: cfg.Logger})
-	s.Chat = chat.New(chat.Config{Store: st, Bus: b, Blobs: blobs, Clock: cfg.Clock, NodeID: cfg.NodeID,
+	s.Chat = chat.New(chat.Config{Store: st, Bus: b, Blobs: s.blobs, Clock: cfg.Clock, NodeID: cfg.NodeID,
 		Logger: cfg.Logger, Limits: chat.Limits{MaxAttachmentBytes: cfg.MaxAttachmentBytes}, PresenceTTL: cfg.PresenceTTL,
 		Mail: mailCfg, Channels: chCfg})
 	s.GW, err = gateway.New(s.Chat, st, b, cfg.Clock, cfg.Logger, cfg.Gateway)
 	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("start gateway: %w", err)
+		return fail(fmt.Errorf("start gateway: %w", err))
 	}
 	s.Ident.OnRevoked(s.GW.RevokeUser)
 	api := httpapi.New(s.Chat, s.Ident, s.GW, cfg.Clock, cfg.Logger, httpapi.Options{SecureCookies: cfg.SecureCookies, TrustProxy: cfg.TrustProxy,
-		VisitorStartEvery: cfg.VisitorStartEvery, VisitorStartBurst: cfg.VisitorStartBurst})
+		VisitorStartEvery: cfg.VisitorStartEvery, VisitorStartBurst: cfg.VisitorStartBurst, Geo: httpapi.GeoHeaders{Country: cfg.GeoCountryHeader, City: cfg.GeoCityHeader}})
 
 	mux := http.NewServeMux()
 	api.Register(mux)
@@ -228,6 +242,47 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	web.Register(mux)
 	s.handler = securityHeaders(mux)
 	return s, nil
+}
+
+// openBlobs opens the attachment store cfg.Blobs names (see Config.Blobs).
+func (s *Server) openBlobs(ctx context.Context) error {
+	kind := s.cfg.Blobs
+	if kind == "" {
+		kind = "fs"
+		if s.cfg.StoreURL != "" {
+			kind = "db"
+		}
+	}
+	switch kind {
+	case "fs":
+		fs, err := blob.NewFS(filepath.Join(s.cfg.DataDir, "blobs"))
+		if err != nil {
+			return fmt.Errorf("open blob store: %w", err)
+		}
+		s.blobs, s.fsBlobs = fs, fs
+		if s.cfg.StoreURL != "" {
+			s.log.Warn("attachments are kept in this node's --data directory: other nodes cannot serve them (use --blobs db)")
+		}
+	case "db":
+		if s.cfg.StoreURL == "" {
+			return fmt.Errorf("--blobs db needs --store postgres://... (SQLite keeps attachments in --data/blobs)")
+		}
+		db, err := sqlstore.OpenPostgresBlobs(ctx, s.cfg.StoreURL, sqlstore.BlobOptions{})
+		if err != nil {
+			return fmt.Errorf("open blob store: %w", err)
+		}
+		s.blobs, s.dbBlobs = db, db
+	default:
+		return fmt.Errorf("--blobs must be fs or db, not %q", kind)
+	}
+	return nil
+}
+
+func (s *Server) closeBlobs() error {
+	if s.dbBlobs == nil {
+		return nil
+	}
+	return s.dbBlobs.Close()
 }
 
 // openStore opens SQLite in the data directory, or PostgreSQL.
@@ -420,6 +475,9 @@ func (s *Server) Close() error {
 	}
 	if err := s.Bus.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close bus: %w", err))
+	}
+	if err := s.closeBlobs(); err != nil {
+		errs = append(errs, fmt.Errorf("close blob store: %w", err))
 	}
 	return errors.Join(errs...)
 }
