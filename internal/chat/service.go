@@ -55,6 +55,8 @@ type Service struct {
 	channels ChannelConfig
 
 	refs convRefs
+	// visits records visit history from presence (visits.go).
+	visits visitRecorder
 }
 
 // MailConfig wires email into the chat service. A zero From turns email off.

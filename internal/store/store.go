@@ -83,6 +83,10 @@ type Reader interface {
 	// chat now (available or busy, Load < Capacity), ordered by id, with
 	// only what a decision reads: it runs on every routing decision.
 	ListRoutingCandidates(ctx context.Context, siteID, departmentID int64) ([]model.AgentLoad, error)
+	// CountStaffedAgents counts, of ListRoutingAgents, the ones available
+	// or busy (whether or not they have room): what a queue's estimate and
+	// "anyone online" need, without reading every agent.
+	CountStaffedAgents(ctx context.Context, siteID, departmentID int64) (int, error)
 	// ListQueue returns queue entries in the order they are served.
 	ListQueue(ctx context.Context, q QueueQuery) ([]model.QueueEntry, error)
 	// QueuePosition returns a queued chat's 1-based place in its queue (both
@@ -98,6 +102,13 @@ type Reader interface {
 	// ordered by shortcut, then owner (shared first).
 	ListQuickReplies(ctx context.Context, userID int64) ([]model.QuickReply, error)
 	GetQuickReply(ctx context.Context, id int64) (model.QuickReply, error) // quick_reply_not_found
+
+	// GetVisits returns what is known of a contact's visits; a contact never
+	// seen (or unknown) has Count 0 and no error.
+	GetVisits(ctx context.Context, contactID int64) (model.Visits, error)
+	// ListPageViews returns a contact's most recent page views, newest first
+	// (at most limit, 1..1000; 0 means 100).
+	ListPageViews(ctx context.Context, contactID int64, limit int) ([]model.PageView, error)
 
 	// ListMail returns a conversation's outgoing mails, oldest first.
 	ListMail(ctx context.Context, conversationID int64) ([]model.OutboxMail, error)
@@ -182,6 +193,12 @@ type Tx interface {
 	// author in the conversation it returns duplicate_client_id (callers look
 	// the first one up with GetMessageByClientID and return it).
 	AppendMessage(ctx context.Context, m *model.Message) error
+	// AppendToConversation is AppendMessage to the conversation's current
+	// chat: m.ChatID is set from the conversation (0 when it has none) by
+	// the same statement that takes the seq, and the conversation is
+	// returned as that statement left it (Tags empty). It saves a send that
+	// needs no check before appending (a visitor's) reading the row first.
+	AppendToConversation(ctx context.Context, m *model.Message) (model.Conversation, error)
 
 	CreateAttachment(ctx context.Context, a *model.Attachment) error // sets ID
 	// SetReadMark moves a reader's mark forward only; an older seq is ignored.
@@ -234,6 +251,10 @@ type Tx interface {
 	// PutMailRef records that a Message-ID belongs to a conversation (mails
 	// sent and received), so replies find their thread. Idempotent.
 	PutMailRef(ctx context.Context, messageID string, conversationID int64) error
+
+	// RecordVisit records a sign of life of a contact's visitor (see
+	// VisitRecord) and returns the contact's visits after it.
+	RecordVisit(ctx context.Context, v VisitRecord) (model.Visits, error)
 
 	// RecountLoad sets a user's Load from the store's truth (chats they are
 	// in, left_at unset, plus their pending exclusive offers) and returns it.
@@ -312,4 +333,20 @@ type MessageQuery struct {
 	AfterSeq        int64 // messages with seq > AfterSeq
 	Limit           int   // 1..1000; 0 means 100
 	IncludeInternal bool  // false: Public entries only (what a visitor may see)
+}
+
+// VisitRecord is one sign of life of a contact's visitor, for RecordVisit.
+// The contact's visit counter starts at 1 and grows when At is more than
+// Gap after the last sight (an At before the last sight never moves it
+// back). A non-empty URL is a page view, stored unless it repeats the
+// contact's latest view (same URL and title) in the same visit; only the
+// newest Keep views of the contact are kept. Non-empty TimeZone, Locale,
+// Country and City replace the stored ones; empty ones keep them.
+type VisitRecord struct {
+	ContactID, VisitorSessionID     int64 // contact_not_found for an unknown contact
+	At                              time.Time
+	URL, Title                      string
+	TimeZone, Locale, Country, City string
+	Gap                             time.Duration // 0: model.VisitGap
+	Keep                            int           // 0: 100
 }

@@ -75,6 +75,13 @@ type dialect struct {
 	// tableExists is a query with one argument, a table name, returning 1
 	// if the table exists and 0 if not.
 	tableExists string
+	// cteWrites: a WITH clause may hold an UPDATE whose RETURNING feeds an
+	// INSERT (PostgreSQL), so AppendMessage is one statement, one round trip.
+	cteWrites bool
+	// convTags is a column expression for the tags of conversation c as a
+	// JSON array of strings ("[]" for none), so that a conversation and its
+	// tags are read by one statement.
+	convTags string
 	// classify maps a driver error to the error the store returns, e.g. a
 	// lost connection to apperr KindUnavailable (nil: unchanged).
 	classify func(error) error
@@ -119,6 +126,7 @@ var sqliteDialect = &dialect{
 	ilike:       "LIKE",
 	snapshot:    sql.LevelDefault, // a read transaction in WAL mode is a snapshot
 	tableExists: "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+	convTags:    "(SELECT json_group_array(tag) FROM conversation_tags t WHERE t.conversation_id = c.id)",
 }
 
 // rebind rewrites the ? placeholders of query for the dialect. Queries in

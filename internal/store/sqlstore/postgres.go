@@ -151,6 +151,7 @@ var postgresDialect = &dialect{
 	isForeignKey: func(err error) bool { return sqlState(err) == "23503" },
 	isBusy:       pgRetryable,
 	chainControl: true,
+	cteWrites:    true,
 	rowLock:      postgresRowLock,
 	claimLock:    postgresRowLock + " SKIP LOCKED",
 	ilike:        "ILIKE",
@@ -161,6 +162,7 @@ var postgresDialect = &dialect{
 	},
 	isRetryable: pgRetryable,
 	tableExists: "SELECT CASE WHEN to_regclass(?) IS NULL THEN 0 ELSE 1 END",
+	convTags:    "(SELECT COALESCE(json_agg(tag), '[]')::text FROM conversation_tags t WHERE t.conversation_id = c.id)",
 	classify:    pgClassify,
 }
 

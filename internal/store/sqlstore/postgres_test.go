@@ -562,9 +562,22 @@ func twoNodes(t *testing.T) (a, b *Store) {
 // appendOrFirst is what the chat service does: append, and on a duplicate
 // client id return the first message, looked up in the same transaction.
 func appendOrFirst(ctx context.Context, s store.Store, convID int64, clientID string) (model.Message, bool, error) {
+	return appendOrFirstRead(ctx, s, convID, clientID, false)
+}
+
+// appendOrFirstRead is appendOrFirst that, with readFirst, reads the
+// conversation in the Tx first (taking its row lock), as chat.Send does for
+// staff: AppendMessage then uses its UPDATE form, whose snapshot follows
+// the lock, instead of the insert-first statement.
+func appendOrFirstRead(ctx context.Context, s store.Store, convID int64, clientID string, readFirst bool) (model.Message, bool, error) {
 	var out model.Message
 	var dup bool
 	err := s.InTx(ctx, func(tx store.Tx) error {
+		if readFirst {
+			if _, err := tx.GetConversation(ctx, convID); err != nil {
+				return err
+			}
+		}
 		m := model.Message{ConversationID: convID, AuthorKind: model.PartyVisitor, AuthorID: 1, Kind: model.KindText,
 			Visibility: model.Public, Body: "body " + clientID, ClientID: clientID,
 			CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
@@ -688,8 +701,9 @@ func waitForLockWait(t *testing.T, s *Store) {
 // transaction intact (it finds the first message in the same Tx); when A
 // rolls back, B's message is the first one.
 func TestPostgresCrossNodeRetryWaitsForFirst(t *testing.T) {
-	for _, commit := range []bool{true, false} {
-		t.Run(fmt.Sprintf("first commits %v", commit), func(t *testing.T) {
+	for _, c := range []struct{ commit, readFirst bool }{{true, false}, {false, false}, {true, true}, {false, true}} {
+		commit := c.commit
+		t.Run(fmt.Sprintf("first commits %v, retry reads the conversation first %v", commit, c.readFirst), func(t *testing.T) {
 			ctx := context.Background()
 			a, b := twoNodes(t)
 			_, conv := fixture(t, a)
@@ -721,7 +735,7 @@ func TestPostgresCrossNodeRetryWaitsForFirst(t *testing.T) {
 			}
 			retried := make(chan result, 1)
 			go func() {
-				m, dup, err := appendOrFirst(ctx, b, conv.ID, "k1")
+				m, dup, err := appendOrFirstRead(ctx, b, conv.ID, "k1", c.readFirst)
 				retried <- result{m, dup, err}
 			}()
 			waitForLockWait(t, a)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -30,6 +31,10 @@ type reader struct {
 	// writer: a second node's Tx waits at its read until the first one
 	// commits, then reads the committed row (DESIGN.md §2.5).
 	lock string
+	// lockedConvs are the conversations whose rows this Tx function has
+	// read with lock (GetConversation), hence holds locked until the batch
+	// commits: AppendMessage need not lock them again.
+	lockedConvs map[int64]bool
 }
 
 var _ store.Reader = (*reader)(nil)
@@ -79,12 +84,13 @@ func mustExistLock(ctx context.Context, q queryer, table, thing string, id int64
 
 // ---- sites
 
-const siteCols = "id, site_key, name, allowed_origins, widget_mode, routing, email, identity, hours, created_at"
+const siteCols = "id, site_key, name, allowed_origins, widget_mode, routing, email, identity, widget, bot, hours, created_at"
 
 func scanSite(s scanner) (model.Site, error) {
 	var v model.Site
 	err := s.Scan(&v.ID, &v.Key, &v.Name, stringsCol{&v.AllowedOrigins}, &v.WidgetMode, jsonCol[model.RoutingSettings]{&v.Routing},
-		jsonCol[model.EmailSettings]{&v.Email}, jsonCol[model.IdentitySettings]{&v.Identity}, rawJSONCol{&v.Hours}, timeCol{&v.CreatedAt})
+		jsonCol[model.EmailSettings]{&v.Email}, jsonCol[model.IdentitySettings]{&v.Identity},
+		jsonCol[model.WidgetSettings]{&v.Widget}, jsonCol[model.BotSettings]{&v.Bot}, rawJSONCol{&v.Hours}, timeCol{&v.CreatedAt})
 	return v, err
 }
 
@@ -213,13 +219,31 @@ const conversationCols = "c.id, c.site_id, c.contact_id, c.channel, c.status, c.
 
 func scanConversation(s scanner) (model.Conversation, error) {
 	var v model.Conversation
-	var updated int64
-	err := s.Scan(&v.ID, &v.SiteID, idCol{&v.ContactID}, &v.Channel, &v.Status, &v.Priority, idCol{&v.AssigneeID},
-		&v.DepartmentID, &v.LastSeq, &v.ChatID, &v.ChatState, &v.Preview, timeCol{&v.LastMessageAt},
-		timeCol{&v.CreatedAt}, &updated)
-	v.UpdatedAt = fromMicros(updated)
-	v.Tags = []string{}
+	d := convDest{v: &v}
+	err := s.Scan(d.dest()...)
+	d.done()
 	return v, err
+}
+
+// convDest scans conversationCols into v, followed by other columns if
+// needed: Scan(dest()...), then done().
+type convDest struct {
+	v       *model.Conversation
+	updated int64
+}
+
+func (d *convDest) dest() []any {
+	v := d.v
+	return []any{&v.ID, &v.SiteID, idCol{&v.ContactID}, &v.Channel, &v.Status, &v.Priority, idCol{&v.AssigneeID},
+		&v.DepartmentID, &v.LastSeq, &v.ChatID, &v.ChatState, &v.Preview, timeCol{&v.LastMessageAt},
+		timeCol{&v.CreatedAt}, &d.updated}
+}
+
+// done sets what the columns hold in another form: UpdatedAt, and Tags
+// empty (non-nil) for the caller to fill.
+func (d *convDest) done() {
+	d.v.UpdatedAt = fromMicros(d.updated)
+	d.v.Tags = []string{}
 }
 
 // fillTags sets the Tags of each conversation (sorted, non-nil).
@@ -255,26 +279,34 @@ func fillTags(ctx context.Context, q queryer, convs []model.Conversation) error 
 	return nil
 }
 
+// GetConversation reads the row and its tags in one statement: no read
+// transaction on the pool, one statement on the hot path of a send.
 func (r *reader) GetConversation(ctx context.Context, id int64) (model.Conversation, error) {
-	var c model.Conversation
-	err := r.snapshot(ctx, func(q queryer) error {
-		var err error
-		c, err = one(ctx, q, "conversation", scanConversation,
-			"SELECT "+conversationCols+" FROM conversations c WHERE c.id = ?"+r.lock, id)
-		if err != nil {
-			return err
+	scan := func(s scanner) (model.Conversation, error) {
+		var v model.Conversation
+		var tags string
+		d := convDest{v: &v}
+		if err := s.Scan(append(d.dest(), &tags)...); err != nil {
+			return v, err
 		}
-		convs := []model.Conversation{c}
-		if err := fillTags(ctx, q, convs); err != nil {
-			return err
+		d.done()
+		if tags != "[]" {
+			if err := json.Unmarshal([]byte(tags), &v.Tags); err != nil {
+				return v, fmt.Errorf("tags: %w", err)
+			}
+			slices.Sort(v.Tags)
 		}
-		c = convs[0]
-		return nil
-	})
-	if err != nil {
-		return model.Conversation{}, err
+		return v, nil
 	}
-	return c, nil
+	c, err := one(ctx, r.q, "conversation", scan,
+		"SELECT "+conversationCols+", "+r.d.convTags+" FROM conversations c WHERE c.id = ?"+r.lock, id)
+	if err == nil && r.lock != "" {
+		if r.lockedConvs == nil {
+			r.lockedConvs = map[int64]bool{}
+		}
+		r.lockedConvs[id] = true
+	}
+	return c, err
 }
 
 const (

@@ -159,6 +159,31 @@ func (r *reader) ListRoutingCandidates(ctx context.Context, siteID, departmentID
 	return v, nil
 }
 
+// staffedOfSite and staffedOfDepartment count the routing agents who are
+// available or busy, with the same index walks as the queries they narrow.
+var (
+	staffedOfSite = strings.Replace(strings.Replace(routingAgentsOfSite, userCols, "COUNT(*)", 1),
+		" ORDER BY us.user_id", staffed, 1)
+	staffedOfDepartment = strings.Replace(strings.Replace(routingAgentsOfDepartment, userCols, "COUNT(*)", 1),
+		" ORDER BY m.user_id", staffed, 1)
+)
+
+const staffed = " AND u.availability IN ('available', 'busy')"
+
+func (r *reader) CountStaffedAgents(ctx context.Context, siteID, departmentID int64) (int, error) {
+	var n int
+	var err error
+	if departmentID == 0 {
+		err = queryRow(ctx, r.q, staffedOfSite, siteID, string(model.RoleSupervisor)).Scan(&n)
+	} else {
+		err = queryRow(ctx, r.q, staffedOfDepartment, departmentID, siteID, string(model.RoleSupervisor)).Scan(&n)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("count staffed agents: %w", err)
+	}
+	return n, nil
+}
+
 func (r *reader) ListRoutingAgents(ctx context.Context, siteID, departmentID int64) ([]model.User, error) {
 	var v []model.User
 	var err error

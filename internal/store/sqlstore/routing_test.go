@@ -41,6 +41,10 @@ func routingPlanCases() []routingPlanCase {
 			want: []string{"user_sites_site_user"}},
 		{name: "agents of a department", query: routingAgentsOfDepartment, args: []any{2, 1, "supervisor"},
 			want: []string{"department_members"}},
+		{name: "staffed agents of a site", query: staffedOfSite, args: []any{1, "supervisor"},
+			want: []string{"user_sites_site_user"}},
+		{name: "staffed agents of a department", query: staffedOfDepartment, args: []any{2, 1, "supervisor"},
+			want: []string{"department_members"}},
 	}
 }
 

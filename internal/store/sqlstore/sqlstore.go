@@ -116,6 +116,13 @@ func sqliteDSN(path string, readOnly bool) string {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
+		// Every InTx call runs in its own savepoint, so each page a call
+		// changes is first copied to the sub-journal. That journal only
+		// serves ROLLBACK TO within the open transaction (durability is
+		// the WAL's job), yet by default it spills to a temporary file
+		// past 64 KiB and every copy becomes a pwrite: a sixth of the
+		// writer's CPU under load. In memory it is a memcpy.
+		q.Add("_pragma", "temp_store(MEMORY)")
 		// Take the write lock at BEGIN, so no statement of a batch can
 		// fail with SQLITE_BUSY half-way through.
 		q.Set("_txlock", "immediate")

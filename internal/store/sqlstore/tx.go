@@ -67,10 +67,14 @@ func (t *txImpl) CreateSite(ctx context.Context, s *model.Site) error {
 	if err != nil {
 		return fmt.Errorf("create site: %w", err)
 	}
+	widget, bot, err := siteWidgetJSON(*s)
+	if err != nil {
+		return fmt.Errorf("create site: %w", err)
+	}
 	err = queryRow(ctx, t.q,
-		"INSERT INTO sites (site_key, name, allowed_origins, widget_mode, routing, email, identity, hours, created_at) "+
-			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-		s.Key, s.Name, origins, string(s.WidgetMode), routing, email, identity, dbRawJSON(s.Hours), dbTime(s.CreatedAt)).Scan(&s.ID)
+		"INSERT INTO sites (site_key, name, allowed_origins, widget_mode, routing, email, identity, widget, bot, hours, created_at) "+
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+		s.Key, s.Name, origins, string(s.WidgetMode), routing, email, identity, widget, bot, dbRawJSON(s.Hours), dbTime(s.CreatedAt)).Scan(&s.ID)
 	if t.d.isUnique(err) {
 		return apperr.Wrap(apperr.KindConflict, "site_key_taken", "site key is already in use", err)
 	}
@@ -78,6 +82,16 @@ func (t *txImpl) CreateSite(ctx context.Context, s *model.Site) error {
 		return fmt.Errorf("create site: %w", err)
 	}
 	return nil
+}
+
+// siteWidgetJSON encodes a site's widget settings and assistant answers
+// (JSON columns, migration 00008).
+func siteWidgetJSON(s model.Site) (widget, bot string, err error) {
+	if widget, err = dbJSON(s.Widget); err != nil {
+		return "", "", err
+	}
+	bot, err = dbJSON(s.Bot)
+	return widget, bot, err
 }
 
 func (t *txImpl) UpdateSite(ctx context.Context, s model.Site) error {
@@ -97,9 +111,13 @@ func (t *txImpl) UpdateSite(ctx context.Context, s model.Site) error {
 	if err != nil {
 		return fmt.Errorf("update site: %w", err)
 	}
+	widget, bot, err := siteWidgetJSON(s)
+	if err != nil {
+		return fmt.Errorf("update site: %w", err)
+	}
 	res, err := t.q.exec(ctx,
-		"UPDATE sites SET name = ?, allowed_origins = ?, widget_mode = ?, routing = ?, email = ?, identity = ?, hours = ? WHERE id = ?",
-		s.Name, origins, string(s.WidgetMode), routing, email, identity, dbRawJSON(s.Hours), s.ID)
+		"UPDATE sites SET name = ?, allowed_origins = ?, widget_mode = ?, routing = ?, email = ?, identity = ?, widget = ?, bot = ?, hours = ? WHERE id = ?",
+		s.Name, origins, string(s.WidgetMode), routing, email, identity, widget, bot, dbRawJSON(s.Hours), s.ID)
 	if err == nil {
 		err = affected(res, "site")
 	}
@@ -508,13 +526,19 @@ func (t *txImpl) RemoveParticipant(ctx context.Context, chatID, userID int64, at
 // ---- messages
 
 // AppendMessage takes the next seq with one UPDATE of the conversation row
-// that also refuses a client id the author already used, then inserts the
-// message:
+// that also checks the message's references and refuses a client id the
+// author already used, then inserts the message:
 //
-//	[SELECT refs FROM conversations WHERE id = ? FOR NO KEY UPDATE]  -- PostgreSQL, or with refs
 //	UPDATE conversations SET last_seq = last_seq + 1, ... WHERE id = ?
+//	       [AND EXISTS (the chat) AND EXISTS (the attachments)]
 //	       AND NOT EXISTS (the same client id)  RETURNING last_seq
 //	INSERT INTO messages ... RETURNING id
+//
+// In PostgreSQL the UPDATE and the INSERT are one statement (the UPDATE in
+// a WITH clause), one round trip; with a client id, see below. Only when
+// the UPDATE changes no row are the references looked at again, to tell
+// which one is missing (refusal precedence: conversation, chat,
+// attachment, client id).
 //
 // Seq: the UPDATE's row lock serialises appends to one conversation, within
 // a batch and across nodes; in PostgreSQL READ COMMITTED a writer that waited
@@ -527,101 +551,132 @@ func (t *txImpl) RemoveParticipant(ctx context.Context, chatID, userID int64, at
 // see a duplicate that another node commits while this UPDATE waits for the
 // row lock (the subquery keeps the statement's snapshot, taken before the
 // wait), and the INSERT would then fail on the unique index, aborting the
-// savepoint. So in PostgreSQL, with a client id, the row is locked first by
-// a SELECT ... FOR NO KEY UPDATE; the UPDATE, a later statement, takes a new
-// snapshot in which every other transaction that appended to this
-// conversation has committed (each held the lock until its commit). The
-// duplicate is then reported as duplicate_client_id with the transaction
-// intact, so the caller can look the first message up in the same Tx. The
-// unique index stays as the last line of defence.
+// savepoint. So in PostgreSQL, with a client id, the statement is turned
+// around (appendInsertFirst): the INSERT reads the seq under the row lock
+// and its ON CONFLICT, which does not depend on the snapshot, refuses the
+// duplicate; the UPDATE runs only for an inserted row. Either way the
+// duplicate is reported as duplicate_client_id with the transaction
+// intact, so the caller can look the first message up in the same Tx. If
+// this Tx function already read the conversation with its lock
+// (GetConversation), the UPDATE form is safe as it is: its snapshot is
+// taken after the lock was granted, when every other transaction that
+// appended to the conversation has committed. The unique index stays as
+// the last line of defence. (Chats and attachments are never deleted, so
+// their EXISTS need no such care.) A dialect with row locks but without
+// writable WITH would lock with a SELECT first (appendRefs).
 func (t *txImpl) AppendMessage(ctx context.Context, m *model.Message) error {
-	known := false // the conversation is known to exist (and is locked)
-	if (t.lock != "" && m.ClientID != "") || m.ChatID != 0 || m.AttachmentID != 0 || m.RawAttachmentID != 0 {
-		cols := []string{"1"}
-		var args []any
-		if m.ChatID != 0 {
-			cols = append(cols, "CASE WHEN EXISTS (SELECT 1 FROM chats WHERE id = ?) THEN 1 ELSE 0 END")
-			args = append(args, m.ChatID)
+	return t.appendMessage(ctx, m, nil)
+}
+
+// AppendToConversation is AppendMessage with the chat id taken from the
+// conversation row by the statement that takes the seq, which also returns
+// the row: a visitor's send needs no read of the conversation before it.
+func (t *txImpl) AppendToConversation(ctx context.Context, m *model.Message) (model.Conversation, error) {
+	var c model.Conversation
+	m.ChatID = 0
+	if err := t.appendMessage(ctx, m, &c); err != nil {
+		return model.Conversation{}, err
+	}
+	return c, nil
+}
+
+// convReturning is conversationCols for a RETURNING clause (no alias).
+var convReturning = strings.ReplaceAll(conversationCols, "c.", "")
+
+// appendMessage is AppendMessage, or with conv AppendToConversation.
+func (t *txImpl) appendMessage(ctx context.Context, m *model.Message, conv *model.Conversation) error {
+	// With the row lock held since an earlier statement (the caller read
+	// the conversation in this Tx, as chat.Send does), the UPDATE's
+	// snapshot is already late enough: no locking SELECT.
+	locked := t.lock != "" && m.ClientID != "" && !t.lockedConvs[m.ConversationID]
+	if locked && t.d.cteWrites {
+		return t.appendInsertFirst(ctx, m, conv)
+	}
+	if locked {
+		// Locks the row and checks the references before the UPDATE.
+		if err := t.appendRefs(ctx, m); err != nil {
+			return err
 		}
-		if m.AttachmentID != 0 {
-			cols = append(cols, "CASE WHEN EXISTS (SELECT 1 FROM attachments WHERE id = ?) THEN 1 ELSE 0 END")
-			args = append(args, m.AttachmentID)
-		}
-		if m.RawAttachmentID != 0 {
-			cols = append(cols, "CASE WHEN EXISTS (SELECT 1 FROM attachments WHERE id = ?) THEN 1 ELSE 0 END")
-			args = append(args, m.RawAttachmentID)
-		}
-		args = append(args, m.ConversationID)
-		found := make([]int, len(cols))
-		dest := make([]any, len(cols))
-		for i := range found {
-			dest[i] = &found[i]
-		}
-		err := queryRow(ctx, t.q, "SELECT "+strings.Join(cols, ", ")+" FROM conversations WHERE id = ?"+t.lock,
-			args...).Scan(dest...)
-		if errors.Is(err, sql.ErrNoRows) {
-			return apperr.NotFound("conversation")
-		}
-		if err != nil {
-			return fmt.Errorf("append message: check references: %w", err)
-		}
-		i := 1
-		if m.ChatID != 0 {
-			if found[i] == 0 {
-				return apperr.NotFound("chat")
-			}
-			i++
-		}
-		if m.AttachmentID != 0 {
-			if found[i] == 0 {
-				return apperr.NotFound("attachment")
-			}
-			i++
-		}
-		if m.RawAttachmentID != 0 && found[i] == 0 {
-			return apperr.NotFound("attachment")
-		}
-		known = true
 	}
 
 	bump := "UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?"
-	args := []any{dbTimeNotNull(m.CreatedAt)}
+	args := make([]any, 0, 10)
+	args = append(args, dbTimeNotNull(m.CreatedAt))
 	if m.Visibility == model.Public && m.Kind == model.KindText {
 		bump += ", last_message_at = ?, preview = ?"
 		args = append(args, dbTime(m.CreatedAt), preview(m.Body))
 	}
 	bump += " WHERE id = ?"
 	args = append(args, m.ConversationID)
+	if !locked {
+		if m.ChatID != 0 {
+			bump += " AND EXISTS (SELECT 1 FROM chats WHERE id = ?)"
+			args = append(args, m.ChatID)
+		}
+		if m.AttachmentID != 0 {
+			bump += " AND EXISTS (SELECT 1 FROM attachments WHERE id = ?)"
+			args = append(args, m.AttachmentID)
+		}
+		if m.RawAttachmentID != 0 {
+			bump += " AND EXISTS (SELECT 1 FROM attachments WHERE id = ?)"
+			args = append(args, m.RawAttachmentID)
+		}
+	}
 	if m.ClientID != "" {
 		bump += " AND NOT EXISTS (" + clientIDTaken + ")"
 		args = append(args, m.ConversationID, string(m.AuthorKind), m.AuthorID, m.ClientID)
 	}
-	bump += " RETURNING last_seq"
-	var seq int64
-	err := queryRow(ctx, t.q, bump, args...).Scan(&seq)
+	insertArgs := []any{m.ConversationID, dbID(m.ChatID), string(m.AuthorKind), m.AuthorID, m.AuthorName, m.ClientID,
+		string(m.Kind), string(m.Visibility), m.Body, m.Event, dbID(m.AttachmentID), dbID(m.RawAttachmentID),
+		dbTime(m.CreatedAt)}
+	var id, seq int64
+	var err error
+	cd := convDest{v: conv}
+	switch {
+	case t.d.cteWrites && conv != nil:
+		// One round trip: the INSERT takes seq and chat id from the UPDATE
+		// (inserting nothing when it refused), the row comes back too.
+		err = queryRow(ctx, t.q,
+			"WITH s AS ("+bump+" RETURNING "+convReturning+"), i AS ("+messageInsert+
+				" SELECT ?, s.last_seq, NULLIF(s.chat_id, 0), "+placeholders(len(insertArgs)-2)+
+				" FROM s RETURNING id) SELECT i.id, "+strings.ReplaceAll(conversationCols, "c.", "s.")+" FROM s, i",
+			append(append(args, insertArgs[0]), insertArgs[2:]...)...).Scan(append([]any{&id}, cd.dest()...)...)
+	case t.d.cteWrites:
+		// One round trip: the INSERT takes the seq from the UPDATE, and
+		// inserts nothing when the UPDATE refused.
+		err = queryRow(ctx, t.q,
+			"WITH s AS ("+bump+" RETURNING last_seq) "+messageInsert+" SELECT ?, s.last_seq, "+
+				placeholders(len(insertArgs)-1)+" FROM s RETURNING id, seq",
+			append(args, insertArgs...)...).Scan(&id, &seq)
+	case conv != nil:
+		err = queryRow(ctx, t.q, bump+" RETURNING "+convReturning, args...).Scan(cd.dest()...)
+		insertArgs[1] = dbID(conv.ChatID)
+	default:
+		err = queryRow(ctx, t.q, bump+" RETURNING last_seq", args...).Scan(&seq)
+	}
+	if err == nil && conv != nil {
+		cd.done()
+		seq, m.ChatID = conv.LastSeq, conv.ChatID
+	}
 	if errors.Is(err, sql.ErrNoRows) {
-		if m.ClientID == "" {
-			return apperr.NotFound("conversation")
-		}
-		if !known {
-			if err := mustExist(ctx, t.q, "conversations", "conversation", m.ConversationID); err != nil {
+		// Refused: say why. Locked, the references were checked already.
+		if !locked {
+			if err := t.appendRefs(ctx, m); err != nil {
 				return err
 			}
 		}
+		if m.ClientID == "" {
+			return apperr.NotFound("conversation") // unreachable: appendRefs found every row
+		}
 		return errDuplicateClientID(nil)
 	}
-	if err != nil {
+	if err != nil && !t.d.cteWrites {
 		return fmt.Errorf("append message: next seq: %w", err)
 	}
-
-	var id int64
-	err = queryRow(ctx, t.q,
-		"INSERT INTO messages (conversation_id, seq, chat_id, author_kind, author_id, author_name, client_id, kind, "+
-			"visibility, body, event, attachment_id, raw_attachment_id, created_at) "+
-			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-		m.ConversationID, seq, dbID(m.ChatID), string(m.AuthorKind), m.AuthorID, m.AuthorName, m.ClientID,
-		string(m.Kind), string(m.Visibility), m.Body, m.Event, dbID(m.AttachmentID), dbID(m.RawAttachmentID),
-		dbTime(m.CreatedAt)).Scan(&id)
+	if !t.d.cteWrites {
+		err = queryRow(ctx, t.q, messageInsert+" VALUES (?, ?, "+placeholders(len(insertArgs)-1)+") RETURNING id",
+			append([]any{insertArgs[0], seq}, insertArgs[1:]...)...).Scan(&id)
+	}
 	switch {
 	case err == nil:
 	case t.d.isUnique(err) && m.ClientID != "":
@@ -638,6 +693,148 @@ func (t *txImpl) AppendMessage(ctx context.Context, m *model.Message) error {
 	}
 	m.ID = id
 	m.Seq = seq
+	return nil
+}
+
+// appendInsertFirst is appendMessage in one statement, for PostgreSQL when
+// the message has a client id and this Tx does not hold the conversation's
+// row lock yet (otherwise that would take a locking SELECT first, see
+// AppendMessage). The INSERT comes first and reads the seq from the
+// conversation row under its lock; the UPDATE follows only if a row was
+// inserted:
+//
+//	WITH ins AS (INSERT INTO messages (...) SELECT c.last_seq + 1, ... FROM conversations c
+//	             WHERE c.id = ? [AND EXISTS (the chat, the attachments)] FOR NO KEY UPDATE
+//	             ON CONFLICT (the client id index) DO NOTHING RETURNING id, seq),
+//	     u AS (UPDATE conversations SET last_seq = ins.seq, ... FROM ins WHERE id = ? RETURNING ...)
+//	SELECT ... FROM ins, u
+//
+// Why it is right under READ COMMITTED: the locking read waits for a
+// transaction that holds the row (another node appending to the same
+// conversation) and then returns the row's latest version, so last_seq is
+// the committed one; ON CONFLICT sees committed and in-progress rows of the
+// unique index whatever the snapshot (it waits for an in-progress inserter),
+// so a duplicate that committed meanwhile inserts nothing, updates nothing,
+// and aborts nothing: the caller gets duplicate_client_id with the
+// transaction intact. No row: a duplicate or a missing reference, told
+// apart by appendRefs.
+func (t *txImpl) appendInsertFirst(ctx context.Context, m *model.Message, conv *model.Conversation) error {
+	var args []any
+	chat := "?"
+	if conv != nil {
+		chat = "NULLIF(c.chat_id, 0)"
+	} else {
+		args = append(args, dbID(m.ChatID))
+	}
+	args = append(args, string(m.AuthorKind), m.AuthorID, m.AuthorName, m.ClientID, string(m.Kind), string(m.Visibility),
+		m.Body, m.Event, dbID(m.AttachmentID), dbID(m.RawAttachmentID), dbTime(m.CreatedAt), m.ConversationID)
+	where := "c.id = ?"
+	if m.ChatID != 0 && conv == nil {
+		where += " AND EXISTS (SELECT 1 FROM chats WHERE id = ?)"
+		args = append(args, m.ChatID)
+	}
+	if m.AttachmentID != 0 {
+		where += " AND EXISTS (SELECT 1 FROM attachments WHERE id = ?)"
+		args = append(args, m.AttachmentID)
+	}
+	if m.RawAttachmentID != 0 {
+		where += " AND EXISTS (SELECT 1 FROM attachments WHERE id = ?)"
+		args = append(args, m.RawAttachmentID)
+	}
+	set := "last_seq = ins.seq, updated_at = ?"
+	args = append(args, dbTimeNotNull(m.CreatedAt))
+	if m.Visibility == model.Public && m.Kind == model.KindText {
+		set += ", last_message_at = ?, preview = ?"
+		args = append(args, dbTime(m.CreatedAt), preview(m.Body))
+	}
+	args = append(args, m.ConversationID)
+	returning, cols := "u.id", "ins.id, ins.seq, ins.chat_id"
+	if conv != nil {
+		returning = strings.ReplaceAll(conversationCols, "c.", "u.")
+		cols += ", " + strings.ReplaceAll(conversationCols, "c.", "u.")
+	}
+	query := "WITH ins AS (" + messageInsert + " SELECT c.id, c.last_seq + 1, " + chat + ", " + placeholders(11) +
+		" FROM conversations c WHERE " + where + t.lock +
+		" ON CONFLICT (conversation_id, author_kind, author_id, client_id) WHERE client_id <> '' DO NOTHING" +
+		" RETURNING id, seq, chat_id), u AS (UPDATE conversations AS u SET " + set + " FROM ins WHERE u.id = ? RETURNING " +
+		returning + ") SELECT " + cols + " FROM ins, u"
+	var id, seq int64
+	var chatID sql.NullInt64
+	dest := []any{&id, &seq, &chatID}
+	cd := convDest{v: conv}
+	if conv != nil {
+		dest = append(dest, cd.dest()...)
+	}
+	err := queryRow(ctx, t.q, query, args...).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		if err := t.appendRefs(ctx, m); err != nil {
+			return err
+		}
+		return errDuplicateClientID(nil)
+	}
+	if err != nil {
+		return fmt.Errorf("append message: %w", err)
+	}
+	if conv != nil {
+		cd.done()
+	}
+	m.ID, m.Seq, m.ChatID = id, seq, chatID.Int64
+	return nil
+}
+
+// messageInsert is the head of AppendMessage's INSERT: the conversation id
+// and seq come first, then the columns of AppendMessage's insertArgs.
+const messageInsert = "INSERT INTO messages (conversation_id, seq, chat_id, author_kind, author_id, author_name, " +
+	"client_id, kind, visibility, body, event, attachment_id, raw_attachment_id, created_at)"
+
+// appendRefs checks, in one statement, that the conversation of m exists
+// (taking the dialect's row lock on it) and its chat and attachments too;
+// it returns thing_not_found for the first one missing.
+func (t *txImpl) appendRefs(ctx context.Context, m *model.Message) error {
+	cols := []string{"1"}
+	var args []any
+	if m.ChatID != 0 {
+		cols = append(cols, "CASE WHEN EXISTS (SELECT 1 FROM chats WHERE id = ?) THEN 1 ELSE 0 END")
+		args = append(args, m.ChatID)
+	}
+	if m.AttachmentID != 0 {
+		cols = append(cols, "CASE WHEN EXISTS (SELECT 1 FROM attachments WHERE id = ?) THEN 1 ELSE 0 END")
+		args = append(args, m.AttachmentID)
+	}
+	if m.RawAttachmentID != 0 {
+		cols = append(cols, "CASE WHEN EXISTS (SELECT 1 FROM attachments WHERE id = ?) THEN 1 ELSE 0 END")
+		args = append(args, m.RawAttachmentID)
+	}
+	args = append(args, m.ConversationID)
+	found := make([]int, len(cols))
+	dest := make([]any, len(cols))
+	for i := range found {
+		dest[i] = &found[i]
+	}
+	err := queryRow(ctx, t.q, "SELECT "+strings.Join(cols, ", ")+" FROM conversations WHERE id = ?"+t.lock,
+		args...).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return apperr.NotFound("conversation")
+	}
+	if err != nil {
+		return fmt.Errorf("append message: check references: %w", err)
+	}
+	i := 1
+	if m.ChatID != 0 {
+		if found[i] == 0 {
+			return apperr.NotFound("chat")
+		}
+		i++
+	}
+	if m.AttachmentID != 0 {
+		if found[i] == 0 {
+			return apperr.NotFound("attachment")
+		}
+		i++
+	}
+	if m.RawAttachmentID != 0 && found[i] == 0 {
+		return apperr.NotFound("attachment")
+	}
 	return nil
 }
 

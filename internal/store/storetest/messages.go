@@ -182,6 +182,70 @@ func testAppendMessage(t *testing.T, s store.Store) {
 	wantCode(t, "AppendMessage unknown conversation", err, "conversation_not_found")
 }
 
+func testAppendToConversation(t *testing.T, s store.Store) {
+	ctx := ctxOf(t)
+	b := newBase(t, s)
+	send := func(clientID, body string, created time.Time) (model.Message, model.Conversation, error) {
+		t.Helper()
+		m := model.Message{ConversationID: b.conv.ID, ChatID: 987654, AuthorKind: model.PartyVisitor,
+			AuthorID: b.contact.ID, AuthorName: "Ada", ClientID: clientID, Kind: model.KindText,
+			Visibility: model.Public, Body: body, CreatedAt: created}
+		var c model.Conversation
+		err := txErr(t, s, func(tx store.Tx) error {
+			var err error
+			c, err = tx.AppendToConversation(ctx, &m)
+			return err
+		})
+		return m, c, err
+	}
+	get := func() model.Conversation {
+		return must[model.Conversation](t, "GetConversation")(s.GetConversation(ctx, b.conv.ID))
+	}
+
+	// No chat yet: the message has none (the ChatID given is ignored), and
+	// the conversation comes back as the append left it.
+	m1, c1, err := send("c-1", "hello", at(time.Minute))
+	noErr(t, "AppendToConversation without a chat", err)
+	eq(t, "seq and chat", []int64{m1.Seq, m1.ChatID}, []int64{1, 0})
+	want := get()
+	eq(t, "returned conversation", c1, want)
+	eq(t, "its seq and preview", []any{c1.LastSeq, c1.Preview, c1.UpdatedAt}, []any{int64(1), "hello", at(time.Minute)})
+
+	// With a chat: the conversation's current one.
+	var ch model.Chat
+	inTx(t, s, func(tx store.Tx) error {
+		ch = model.Chat{ConversationID: b.conv.ID, State: model.ChatActive, RequestedAt: t0}
+		if err := tx.CreateChat(ctx, &ch); err != nil {
+			return err
+		}
+		c := want
+		c.ChatID, c.ChatState = ch.ID, model.ChatActive
+		return tx.UpdateConversation(ctx, c)
+	})
+	m2, c2, err := send("c-2", "again", at(2*time.Minute))
+	noErr(t, "AppendToConversation with a chat", err)
+	eq(t, "seq and chat", []int64{m2.Seq, m2.ChatID}, []int64{2, ch.ID})
+	eq(t, "returned conversation with a chat", c2, get())
+	eq(t, "its chat", []any{c2.ChatID, c2.ChatState}, []any{ch.ID, model.ChatActive})
+	got := must[[]model.Message](t, "ListMessages")(s.ListMessages(ctx, store.MessageQuery{ConversationID: b.conv.ID}))
+	eq(t, "stored", got, []model.Message{m1, m2})
+
+	// The same client id: refused, nothing written, no seq burnt.
+	_, _, err = send("c-2", "retry", at(3*time.Minute))
+	wantCode(t, "AppendToConversation duplicate", err, "duplicate_client_id")
+	eq(t, "LastSeq after the duplicate", get().LastSeq, int64(2))
+	// An unknown conversation.
+	err = txErr(t, s, func(tx store.Tx) error {
+		m := textMsg(987654, "x", t0)
+		_, err := tx.AppendToConversation(ctx, &m)
+		return err
+	})
+	wantCode(t, "AppendToConversation unknown conversation", err, "conversation_not_found")
+	m3, _, err := send("c-3", "next", at(4*time.Minute))
+	noErr(t, "AppendToConversation after refusals", err)
+	eq(t, "next seq", m3.Seq, int64(3))
+}
+
 func testListMessages(t *testing.T, s store.Store) {
 	ctx := ctxOf(t)
 	b := newBase(t, s)

@@ -258,18 +258,31 @@ func testRoutingAgents(t *testing.T, s store.Store) {
 	eq(t, "ListRoutingCandidates department", must[[]model.AgentLoad](t, "ListRoutingCandidates")(s.ListRoutingCandidates(ctx, siteA.ID, dept.ID)), want)
 	eq(t, "ListRoutingCandidates department of another site",
 		must[[]model.AgentLoad](t, "ListRoutingCandidates")(s.ListRoutingCandidates(ctx, siteB.ID, dept.ID)), []model.AgentLoad{})
+	// Staffed: available or busy, room or not.
+	staffed := func(what string, site, dept int64, want int) {
+		t.Helper()
+		eq(t, "CountStaffedAgents "+what, must[int](t, "CountStaffedAgents")(s.CountStaffedAgents(ctx, site, dept)), want)
+	}
+	staffed("site A", siteA.ID, 0, 1) // late
+	staffed("department", siteA.ID, dept.ID, 1)
+	staffed("site B", siteB.ID, 0, 0)
+	staffed("department of another site", siteB.ID, dept.ID, 0)
+	staffed("unknown site", 987654, 0, 0)
 	// Busy with room counts; full or away does not.
 	inTx(t, s, func(tx store.Tx) error {
 		agent.Availability, agent.Capacity = model.Busy, 2 // load 1 of 2
 		admin.Availability, admin.Capacity = model.Busy, 0 // full
 		late.Availability = model.Away
-		for _, u := range []model.User{agent, admin, late} {
+		sup.Availability, off.Availability = model.Available, model.Available // never routed to
+		for _, u := range []model.User{agent, admin, late, sup, off} {
 			noErr(t, "UpdateUser", tx.UpdateUser(ctx, u))
 		}
 		return nil
 	})
 	eq(t, "ListRoutingCandidates after changes", must[[]model.AgentLoad](t, "ListRoutingCandidates")(s.ListRoutingCandidates(ctx, siteA.ID, 0)),
 		[]model.AgentLoad{{UserID: agent.ID, Availability: model.Busy, Capacity: 2, Load: 1}})
+	staffed("site A after changes", siteA.ID, 0, 2)           // agent, admin (full, still staffed)
+	staffed("department after changes", siteA.ID, dept.ID, 1) // agent
 }
 
 // queueFixture: a site with a department and a queue entry per spec, in
