@@ -23,7 +23,9 @@ type SiteInput struct {
 	Routing        *model.RoutingSettings // replaces the whole settings
 	Email          *model.EmailSettings   // replaces the whole settings
 	Identity       *IdentityInput
-	Hours          *json.RawMessage // null or empty: always open
+	Hours          *json.RawMessage      // null or empty: always open
+	Widget         *model.WidgetSettings // replaces the whole settings
+	Bot            *model.BotSettings    // replaces the whole settings
 }
 
 func requireAdmin(a Actor) error {
@@ -93,6 +95,20 @@ func applySite(s *model.Site, in SiteInput) error {
 			return err
 		}
 		s.Hours = h
+	}
+	if in.Widget != nil {
+		w, err := validateWidget(*in.Widget)
+		if err != nil {
+			return err
+		}
+		s.Widget = w
+	}
+	if in.Bot != nil {
+		b, err := validateBot(*in.Bot)
+		if err != nil {
+			return err
+		}
+		s.Bot = b
 	}
 	return nil
 }

@@ -49,6 +49,9 @@ type PublicSite struct {
 	// ("on_request"), sends it by itself ("always"), or neither ("never",
 	// also when this server sends no email).
 	Transcript string `json:"transcript"`
+	// Widget is the site's widget look, texts and pre-chat form (as GET
+	// /api/v1/visitor/widget/{key} gives them before a session exists).
+	Widget model.WidgetSettings `json:"widget"`
 }
 
 // PublicDepartment is a department as the pre-chat form lists it.
@@ -60,7 +63,7 @@ type PublicDepartment struct {
 // publicSite describes a site to its visitors, hours included.
 func (s *Service) publicSite(ctx context.Context, site model.Site) (PublicSite, error) {
 	p := PublicSite{ID: site.ID, Key: site.Key, Name: site.Name, WidgetMode: site.WidgetMode,
-		Departments: []PublicDepartment{}, Transcript: "never", IdentityRequired: site.Identity.Required}
+		Departments: []PublicDepartment{}, Transcript: "never", IdentityRequired: site.Identity.Required, Widget: site.Widget}
 	if s.mail.enabled() {
 		p.Transcript = site.Email.Transcript
 		if p.Transcript == "" {
@@ -120,16 +123,8 @@ func (s *Service) VisitorSite(ctx context.Context, a Actor) (PublicSite, error) 
 // anyoneOnline reports whether an agent of a queue is available or busy
 // (whether or not they have room: a busy team still answers in time).
 func (s *Service) anyoneOnline(ctx context.Context, k queueKey) (bool, error) {
-	agents, err := s.st.ListRoutingAgents(ctx, k.site, k.dept)
-	if err != nil {
-		return false, err
-	}
-	for _, u := range agents {
-		if u.Availability == model.Available || u.Availability == model.Busy {
-			return true, nil
-		}
-	}
-	return false, nil
+	n, err := s.st.CountStaffedAgents(ctx, k.site, k.dept)
+	return n > 0, err
 }
 
 func afterHoursMessage(site model.Site) string {
@@ -300,11 +295,11 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 	if err != nil {
 		return VisitorView{}, err
 	}
-	if site.WidgetMode == model.ModeAssistant {
-		return VisitorView{}, apperr.Conflict("humans_not_available", "this site is answered by its assistant only")
-	}
 	if err := s.requireVerifiedClaim(ctx, site, a, in.Name, in.Email); err != nil {
 		return VisitorView{}, err
+	}
+	if site.WidgetMode != model.ModeLive { // the assistant answers first (bot.go)
+		return s.requestBotChat(ctx, a, site, in)
 	}
 	dept, err := s.chooseDepartment(ctx, site, in.DepartmentID)
 	if err != nil {
@@ -339,34 +334,15 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 	err = s.st.InTx(ctx, func(tx store.Tx) error {
 		msgs, created, offline, entry = nil, false, false, model.QueueEntry{}
 		now := s.now()
-		if in.Name != "" || in.Email != "" {
-			c, err := tx.GetContact(ctx, a.ContactID)
-			if err != nil {
-				return err
-			}
-			if in.Name != "" {
-				c.Name = in.Name
-			}
-			if in.Email != "" {
-				c.Email = in.Email
-			}
-			if err := tx.UpdateContact(ctx, c); err != nil {
-				return err
-			}
-			a.Name = c.Name
-		}
-		page, err := tx.ListConversations(ctx, store.ConversationFilter{SiteID: a.SiteID, ContactID: a.ContactID, Limit: 1})
-		if err != nil {
+		if err := saveClaim(ctx, tx, &a, in.Name, in.Email); err != nil {
 			return err
 		}
-		if len(page.Conversations) > 0 {
-			conv = page.Conversations[0]
+		var err error
+		if conv, chatRow, err = latestChat(ctx, tx, a); err != nil {
+			return err
 		}
-		if conv.ID != 0 && conv.ChatState.Live() {
-			chatRow, err = tx.GetChat(ctx, conv.ChatID)
-			if err != nil {
-				return err
-			}
+		if chatRow.ID != 0 {
+			// A live chat already: this request continues it.
 		} else if afterHours && in.Body == "" {
 			// Nothing to keep (a live chat, had there been one, is returned above).
 			if offlineReason == "nobody_available" {
@@ -378,18 +354,7 @@ func (s *Service) RequestChat(ctx context.Context, a Actor, in RequestChatInput)
 			// holding the question, answered later by email.
 			return s.afterHoursTicket(ctx, tx, a, ref, conv, in, site, &conv, &offline)
 		} else {
-			if conv.ID == 0 || conv.Status == model.StatusClosed {
-				if conv, err = s.newConversation(ctx, tx, a.SiteID, a.ContactID, "widget", now); err != nil {
-					return err
-				}
-			}
-			chatRow = model.Chat{ConversationID: conv.ID, State: model.ChatWaiting, RequestedAt: now}
-			if err := tx.CreateChat(ctx, &chatRow); err != nil {
-				return err
-			}
-			conv.ChatID, conv.ChatState, conv.Status, conv.UpdatedAt = chatRow.ID, chatRow.State, model.StatusOpen, now
-			conv.DepartmentID, conv.AssigneeID = dept, 0
-			if err := tx.UpdateConversation(ctx, conv); err != nil {
+			if conv, chatRow, err = s.startChat(ctx, tx, a, conv, model.ChatWaiting, model.StatusOpen, dept, now); err != nil {
 				return err
 			}
 			if entry, err = s.enqueue(ctx, tx, conv, chatRow, qs); err != nil {
@@ -630,7 +595,12 @@ func (s *Service) Signal(a Actor, p protocol.PresenceData) error {
 			return apperr.Invalid("invalid_url", "url must be an http(s) URL")
 		}
 	}
+	tz, locale, err := checkVisitorPlace(p)
+	if err != nil {
+		return err
+	}
 	s.presence.Signal(presenceOf(a, p))
+	s.visits.observe(s, a, &p, tz, locale, Geo{})
 	return nil
 }
 
@@ -640,6 +610,9 @@ func (s *Service) Signal(a Actor, p protocol.PresenceData) error {
 func (s *Service) Touch(a Actor) {
 	if a.Party == model.PartyVisitor && !s.presence.Touch(a.VisitorSessionID) {
 		s.presence.Signal(presenceOf(a, protocol.PresenceData{Visible: true}))
+	}
+	if a.Party == model.PartyVisitor {
+		s.visits.observe(s, a, nil, "", "", Geo{})
 	}
 }
 

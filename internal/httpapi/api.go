@@ -46,6 +46,9 @@ type Options struct {
 	// VisitorStartEvery/Burst rate-limit new visitor sessions per client address.
 	VisitorStartEvery time.Duration
 	VisitorStartBurst int
+	// Geo names the headers a trusted proxy sets with the visitor's
+	// country and city (e.g. Cloudflare's CF-IPCountry); empty: not read.
+	Geo GeoHeaders
 }
 
 // API serves the REST endpoints.
@@ -123,6 +126,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	handle("DELETE /api/v1/departments/{id}", a.staff(a.deleteDepartment))
 	handle("GET /api/v1/users", a.staff(a.listUsers))
 	handle("GET /api/v1/staff", a.staff(a.staffList))
+	handle("GET /api/v1/contacts/{id}/visits", a.staff(a.contactVisits))
 	handle("POST /api/v1/users", a.staff(a.createUser))
 	handle("PATCH /api/v1/users/{id}", a.staff(a.updateUser))
 	handle("GET /ws/staff", a.staffSocket)
@@ -131,6 +135,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	handle("OPTIONS /api/v1/visitor/", a.preflight)
 	handle("POST /api/v1/visitor/sessions", a.cors(a.startVisitor))
 	handle("GET /api/v1/visitor/site", a.visitor(a.visitorSite))
+	handle("GET /api/v1/visitor/widget/{key}", a.widgetConfig)
+	handle("POST /api/v1/visitor/conversations/{id}/handoff", a.visitor(a.handoff))
 	handle("POST /api/v1/visitor/identify", a.visitor(a.identify))
 	handle("POST /api/v1/visitor/chats", a.visitor(a.requestChat))
 	handle("POST /api/v1/visitor/tickets", a.visitor(a.leaveMessage))
@@ -250,6 +256,7 @@ func (a *API) visitor(h http.HandlerFunc) http.HandlerFunc {
 				return
 			}
 		}
+		a.noteGeo(r, actor)
 		h(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actor)))
 	})
 }

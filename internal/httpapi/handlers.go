@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -351,12 +353,15 @@ type siteRequest struct {
 	Email          *model.EmailSettings   `json:"email"`
 	Identity       *identityRequest       `json:"identity"`
 	// Hours: absent leaves them, null clears them (always open).
-	Hours json.RawMessage `json:"hours"`
+	Hours  json.RawMessage       `json:"hours"`
+	Widget *model.WidgetSettings `json:"widget"` // replaces the whole settings
+	Bot    *model.BotSettings    `json:"bot"`    // replaces the whole settings
 }
 
 func (s siteRequest) input() chat.SiteInput {
 	return chat.SiteInput{Name: s.Name, Key: s.Key, AllowedOrigins: s.AllowedOrigins, WidgetMode: s.WidgetMode,
-		Routing: s.Routing, Email: s.Email, Identity: s.Identity.input(), Hours: optionalRaw(s.Hours)}
+		Routing: s.Routing, Email: s.Email, Identity: s.Identity.input(), Hours: optionalRaw(s.Hours),
+		Widget: s.Widget, Bot: s.Bot}
 }
 
 func (a *API) listSites(w http.ResponseWriter, r *http.Request) {
@@ -465,6 +470,7 @@ func (a *API) startVisitor(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, err)
 		return
 	}
+	a.noteGeo(r, chat.Actor{Party: model.PartyVisitor, SiteID: v.Site.ID, ContactID: v.Contact.ID, VisitorSessionID: v.SessionID})
 	WriteJSON(w, http.StatusCreated, v)
 }
 
@@ -553,5 +559,49 @@ func (a *API) leaveMessage(w http.ResponseWriter, r *http.Request) {
 		ClientID string `json:"client_id"`
 	}) (chat.VisitorView, error) {
 		return a.chat.LeaveMessage(r.Context(), actorFrom(r), chat.LeaveMessageInput{Name: req.Name, Email: req.Email, Body: req.Body, ClientID: req.ClientID})
+	})
+}
+
+// widgetConfig is the site's widget look, texts and pre-chat form, by site
+// key, for the loader before any session exists. It is public and
+// cacheable; CORS admits only the site's allowed origins (another origin
+// gets 403 origin_not_allowed, without CORS headers).
+func (a *API) widgetConfig(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	cfg, err := a.chat.PublicWidgetConfig(r.Context(), r.PathValue("key"), origin)
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	body, err := json.Marshal(cfg)
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+	h := w.Header()
+	if origin != "" {
+		h.Set("Access-Control-Allow-Origin", origin)
+	}
+	h.Add("Vary", "Origin")
+	// A minute: an admin's change reaches pages quickly, and the loader
+	// keeps its own copy to draw the launcher at once meanwhile.
+	h.Set("Cache-Control", "public, max-age=60")
+	h.Set("ETag", etag)
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// handoff moves the visitor's chat with the assistant to a human.
+func (a *API) handoff(w http.ResponseWriter, r *http.Request) {
+	bodyCall(w, r, http.StatusOK, true, func(id int64, req struct {
+		DepartmentID int64 `json:"department_id"`
+	}) (chat.VisitorView, error) {
+		return a.chat.Handoff(r.Context(), actorFrom(r), id, req.DepartmentID)
 	})
 }

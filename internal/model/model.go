@@ -289,6 +289,10 @@ type Site struct {
 	Email EmailSettings `json:"email"`
 	// Identity is the site's identity verification (docs/widget.md).
 	Identity IdentitySettings `json:"identity"`
+	// Widget is the widget's look, texts and pre-chat form (docs/widget.md).
+	Widget WidgetSettings `json:"widget"`
+	// Bot is the built-in assistant of the hybrid and assistant modes.
+	Bot BotSettings `json:"bot"`
 	// Hours is the site's business-hours schedule (hours.Schedule as JSON);
 	// empty or null: always open. The store keeps it as given; the routing
 	// domain validates it.
@@ -339,6 +343,46 @@ type IdentitySettings struct {
 	// Required: visitors may not claim a name or email without a verified
 	// identity.
 	Required bool `json:"required,omitempty"`
+}
+
+// WidgetSettings are a site's widget appearance and pre-chat form, set by
+// admins and sent to the widget before a visitor has a session. Empty
+// fields mean the widget's defaults (or what the page configures).
+type WidgetSettings struct {
+	Color        string          `json:"color,omitempty"`         // accent, #rrggbb
+	Position     string          `json:"position,omitempty"`      // "left" or "right" (default)
+	Greeting     string          `json:"greeting,omitempty"`      // at the top of a new conversation
+	LauncherText string          `json:"launcher_text,omitempty"` // next to the launcher icon
+	Prechat      PrechatSettings `json:"prechat"`
+	// Strings override the widget's visible texts by key
+	// (web/widget/src/strings.ts); unknown keys are refused.
+	Strings  map[string]string `json:"strings,omitempty"`
+	Language string            `json:"language,omitempty"` // BCP 47 tag for times and numbers
+	Dir      string            `json:"dir,omitempty"`      // "ltr" or "rtl"; empty: the page's
+}
+
+// PrechatSettings say what the pre-chat form asks. Empty means the default.
+type PrechatSettings struct {
+	Name       string `json:"name,omitempty"`       // hidden, optional (default), required
+	Email      string `json:"email,omitempty"`      // hidden, optional (default), required
+	Department string `json:"department,omitempty"` // on (default: a choice when the site has departments), off
+	Question   string `json:"question,omitempty"`   // off, on, required (default)
+}
+
+// BotSettings are the built-in assistant's answers (chat/bot.go).
+type BotSettings struct {
+	Name     string      `json:"name,omitempty"`     // author name of its messages; default "Assistant"
+	Greeting string      `json:"greeting,omitempty"` // its first message in a new chat; empty: none
+	Fallback string      `json:"fallback,omitempty"` // when no answer matches; empty: a default
+	Answers  []BotAnswer `json:"answers,omitempty"`
+}
+
+// BotAnswer is one answer the assistant gives to questions that look like
+// Question or mention its Keywords.
+type BotAnswer struct {
+	Question string   `json:"question"`
+	Keywords []string `json:"keywords,omitempty"`
+	Answer   string   `json:"answer"`
 }
 
 // Department is a team inside a site. Zero overrides use the site's setting.
@@ -407,6 +451,37 @@ type VisitorSession struct {
 	TokenHash []byte
 	CreatedAt time.Time
 	RevokedAt time.Time // zero while valid
+}
+
+// Visits is what is known of a contact's visits to their site, from their
+// visitors' presence: how many visits (a new one starts after
+// VisitGap of absence), first and last sight, and where they are. Empty
+// strings are unknown.
+type Visits struct {
+	ContactID int64     `json:"contact_id"`
+	SiteID    int64     `json:"site_id"`
+	Count     int       `json:"visits"` // 0: never seen
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	TimeZone  string    `json:"timezone"` // IANA name, from the browser
+	Locale    string    `json:"locale"`   // BCP 47 tag, from the browser
+	Country   string    `json:"country"`  // from a trusted proxy header
+	City      string    `json:"city"`     // from a trusted proxy header
+}
+
+// VisitGap is the absence after which a visitor's next sign of life counts
+// as a new visit.
+const VisitGap = 30 * time.Minute
+
+// PageView is one page a contact's visitor viewed, in their Visit-th visit.
+type PageView struct {
+	ID               int64     `json:"id"`
+	ContactID        int64     `json:"contact_id"`
+	VisitorSessionID int64     `json:"visitor_session_id"`
+	Visit            int       `json:"visit"`
+	URL              string    `json:"url"`
+	Title            string    `json:"title"`
+	ViewedAt         time.Time `json:"viewed_at"`
 }
 
 // Conversation is the durable thread with a contact; it is also the ticket.

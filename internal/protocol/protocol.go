@@ -31,6 +31,7 @@ const (
 	CmdRead        = "read"         // move my read mark
 	CmdPresence    = "presence"     // visitor: page, title, visibility
 	CmdRequestChat = "request_chat" // visitor: ask for a human
+	CmdHandoff     = "handoff"      // visitor: from the assistant to a human (hybrid mode)
 	CmdEndChat     = "end_chat"     // end the live chat
 	CmdJoin        = "join"         // staff: join a chat
 	CmdLeave       = "leave"        // staff: leave a chat
@@ -189,6 +190,10 @@ type PresenceData struct {
 	Title     string `json:"title"`
 	Visible   bool   `json:"visible"`
 	Minimized bool   `json:"minimized"`
+	// TimeZone (IANA name) and Locale (BCP 47 tag) are the browser's,
+	// for the console's visit history; "" is unknown.
+	TimeZone string `json:"timezone,omitempty"`
+	Locale   string `json:"locale,omitempty"`
 }
 
 type RequestChatData struct {
@@ -197,6 +202,13 @@ type RequestChatData struct {
 	Body         string `json:"body,omitempty"` // the first question
 	ClientID     string `json:"client_id,omitempty"`
 	DepartmentID int64  `json:"department_id,omitempty"` // the pre-chat choice
+}
+
+// HandoffData is the data of handoff: the chat with the assistant to hand
+// to a human, and optionally the department (0: the one chosen with the chat).
+type HandoffData struct {
+	ConversationID int64 `json:"conversation_id"`
+	DepartmentID   int64 `json:"department_id,omitempty"`
 }
 
 // HandOverData is the data of transfer, invite and assign: exactly one

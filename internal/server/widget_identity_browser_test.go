@@ -187,6 +187,9 @@ Switchboard('identify', {user_id: 'u-1', email: 'kim@example.com', name: 'Kim', 
 		chromedp.SendKeys(widgetEl("#sb-f-body"), "Anyone there?"),
 		chromedp.Click(widgetEl("form.fm button[type=submit]")),
 	)
+	// The assistant answers and offers the offline form.
+	b2.waitFor("the assistant's answer", `qa('.ms .m.them .bu').some(e => e.textContent.includes('Leave us a message')) && q('.ms .rt button')`)
+	b2.do(chromedp.Click(widgetEl(".ms .rt button")))
 	b2.waitFor("sign in to leave a message", `q('form.fm') && !q('form.fm').hidden && q('form.fm').textContent.includes('Leave us a message') &&
 		q('form.fm').textContent.includes('please sign in on this website') && !q('#sb-f-email') && !q('form.fm button[type=submit]')`)
 	b2.screenshot("13-offline-sign-in")
