@@ -140,8 +140,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.StoreBatch, "store-batch", 0, "group commit: most writes committed in one transaction (0: 256 on SQLite, 64 on PostgreSQL)")
 	fs.StringVar(&cfg.BusURL, "bus", "", "event bus between nodes: empty for one node, or nats://host:4222")
 	fs.StringVar(&cfg.BusSubject, "bus-subject", "switchboard.events", "NATS subject the nodes share")
+	fs.StringVar(&cfg.Blobs, "blobs", "", "where attachments live: fs (--data/blobs) or db (PostgreSQL, shared by every node); default db with --store postgres, fs otherwise")
 	fs.BoolVar(&cfg.SecureCookies, "secure-cookies", false, "mark session cookies Secure (set when served over HTTPS)")
 	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", false, "take client addresses from X-Forwarded-For (behind a reverse proxy)")
+	geo := fs.String("geo-header", "", "visitors' location from a trusted proxy's headers: country=CF-IPCountry,city=CF-IPCity (a bare name is the country header); empty: off")
 	fs.DurationVar(&cfg.VisitorStartEvery, "visitor-session-every", time.Second, "one new visitor session per this interval per client address, after the burst")
 	fs.IntVar(&cfg.VisitorStartBurst, "visitor-session-burst", 30, "new visitor sessions a client address may open at once")
 	fs.Int64Var(&cfg.MaxAttachmentBytes, "max-upload-bytes", 10<<20, "largest attachment accepted")
@@ -167,6 +169,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	if *mailSecret != "" {
 		cfg.Mail.Secret = []byte(*mailSecret)
+	}
+	var err error
+	if cfg.GeoCountryHeader, cfg.GeoCityHeader, err = parseGeoHeaders(*geo); err != nil {
+		return err
 	}
 	log, err := newLogger(stderr, *level, *format)
 	if err != nil {
@@ -304,4 +310,43 @@ func userCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "created %s %s (id %d)\n", u.Role, u.Email, u.ID)
 	return nil
+}
+
+// parseGeoHeaders reads --geo-header: "country=H1,city=H2", or a bare
+// header name for the country alone.
+func parseGeoHeaders(v string) (country, city string, err error) {
+	if strings.TrimSpace(v) == "" {
+		return "", "", nil
+	}
+	for _, part := range strings.Split(v, ",") {
+		key, name, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			key, name = "country", key
+		}
+		if !validHeaderName(name) {
+			return "", "", fmt.Errorf("--geo-header: %q is not a header name", name)
+		}
+		switch strings.ToLower(key) {
+		case "country":
+			country = name
+		case "city":
+			city = name
+		default:
+			return "", "", fmt.Errorf("--geo-header: unknown field %q (use country= and city=)", key)
+		}
+	}
+	return country, city, nil
+}
+
+// validHeaderName accepts HTTP header names (RFC 9110 tokens).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", c)) {
+			return false
+		}
+	}
+	return true
 }
