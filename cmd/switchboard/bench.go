@@ -61,7 +61,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) error {
 	passwords := fs.String("agent-password", "demo-agent-pass", "the agents' password, or one per --agent-email, comma-separated")
 	agents := fs.Int("agents", 1, "agent sockets; each visitor's chat is followed (and with --agent-replies joined) by one of them, round-robin (with several targets, one on the next target, so messages cross nodes)")
 	visitors := fs.Int("visitors", 100, "visitor sockets")
-	idle := fs.Bool("idle", false, "visitors only connect, authenticate and stay idle (pinging every 25 s): for sockets-per-node and RSS")
+	idle := fs.Bool("idle", false, "visitors only connect, authenticate and stay idle (pinging every 25 s), then each must answer one more ping: for sockets-per-node and RSS")
 	rateF := fs.Float64("rate", 0, "total visitor messages/s, spread over the visitors; 0 = as fast as possible, each visitor waiting for its ack")
 	replies := fs.Bool("agent-replies", false, "agents answer every visitor message, so agent→visitor delivery is measured too (the server runs one socket's commands one at a time, so a busy agent socket queues its replies: use enough --agents)")
 	size := fs.Int("size", 64, "message body bytes (at most 8192; the first ~40 carry the message id and send time)")

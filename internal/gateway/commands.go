@@ -131,6 +131,13 @@ func (s *socket) handle(data []byte) {
 			s.setVisitorName(d.Name)
 		}
 		s.result(f.ID, v, err)
+	case protocol.CmdHandoff:
+		var d protocol.HandoffData
+		if err := s.decode(f, &d); err != nil {
+			return
+		}
+		v, err := s.g.chat.Handoff(ctx, a, d.ConversationID, d.DepartmentID)
+		s.result(f.ID, v, err)
 	case protocol.CmdEndChat:
 		var d protocol.ConversationData
 		if err := s.decode(f, &d); err != nil {
@@ -254,12 +261,13 @@ func (s *socket) auth(f protocol.ClientFrame) {
 		return
 	}
 	s.amu.Lock()
-	s.actor = actor
+	s.vis = compactVisitor(actor)
 	s.amu.Unlock()
 	s.authed.Store(true)
 	s.timerMu.Lock()
 	if s.authT != nil {
 		s.authT.Stop()
+		s.authT = nil // an idle socket keeps no spent timer
 	}
 	s.timerMu.Unlock()
 	s.g.hub.register(s)
@@ -282,7 +290,7 @@ func (g *Gateway) RevokeUser(userID int64) {
 // Other nodes close theirs at their next session check.
 func (g *Gateway) RevokeSession(userID int64, session string) {
 	for _, s := range g.hub.user(userID) {
-		if s.session == session {
+		if s.st != nil && s.st.session == session {
 			s.closeAfterFlush(protocol.CloseRevoked, "signed out")
 		}
 	}
@@ -302,13 +310,16 @@ func (g *Gateway) dispatch(e bus.Event) {
 // actorCopy returns the socket's actor. The reader sets it (auth, name from
 // the pre-chat form); the writer reads it for replays, hence the lock.
 func (s *socket) actorCopy() chat.Actor {
+	if s.st != nil {
+		return s.st.actor // set before the socket is served, never changed
+	}
 	s.amu.RLock()
 	defer s.amu.RUnlock()
-	return s.actor
+	return s.vis.actor()
 }
 
 func (s *socket) setVisitorName(name string) {
 	s.amu.Lock()
-	s.actor.Name = strings.TrimSpace(name)
+	s.vis.setName(strings.TrimSpace(name))
 	s.amu.Unlock()
 }

@@ -26,8 +26,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"switchboard/internal/bus"
 	"switchboard/internal/chat"
 	"switchboard/internal/clock"
@@ -81,6 +79,7 @@ type Gateway struct {
 	opts Options
 
 	hub   hub
+	poll  *poller // nil: each socket is read by a goroutine of its own
 	unsub func()
 	// drainMu is held for reading while a command is handled; Shutdown takes
 	// it for writing, so once it holds it no command is in flight and none
@@ -102,6 +101,11 @@ func New(cs *chat.Service, st store.Store, b bus.Bus, clk clock.Clock, log *slog
 	}
 	g := &Gateway{chat: cs, st: st, clk: clk, log: log, opts: opts.withDefaults(), instance: newInstanceID()}
 	g.hub.init()
+	if p, err := sharedPoller(); err == nil {
+		g.poll = p
+	} else {
+		log.Warn("gateway: no readiness poller, one goroutine per socket", "err", err)
+	}
 	unsub, err := b.Subscribe(g.dispatch)
 	if err != nil {
 		return nil, err
@@ -120,12 +124,12 @@ func (g *Gateway) Draining() bool { return g.draining.Load() }
 // first frame (the token never appears in a URL); the origin is checked
 // against the site's allowed origins once the token names the site.
 func (g *Gateway) ServeVisitor(w http.ResponseWriter, r *http.Request) {
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
-	if err != nil {
-		return // Accept already wrote the HTTP error
+	c, ok := upgrade(w, r, false, nil, g.opts.WriteTimeout)
+	if !ok {
+		return // upgrade already answered the error
 	}
 	s := g.newSocket(c, r.Header.Get("Origin"))
-	g.serve(s)
+	g.start(s)
 }
 
 // ServeStaff upgrades the socket of an authenticated staff actor (the HTTP
@@ -137,17 +141,15 @@ func (g *Gateway) ServeVisitor(w http.ResponseWriter, r *http.Request) {
 // session names the sign-in (an opaque id, not the token) so that signing
 // out closes exactly its sockets (RevokeSession).
 func (g *Gateway) ServeStaff(w http.ResponseWriter, r *http.Request, actor chat.Actor, session string, revalidate func(context.Context) error) {
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: g.opts.StaffOrigins})
-	if err != nil {
+	c, ok := upgrade(w, r, true, g.opts.StaffOrigins, g.opts.WriteTimeout)
+	if !ok {
 		return
 	}
 	s := g.newSocket(c, r.Header.Get("Origin"))
-	s.actor = actor
-	s.session = session
-	s.revalidate = revalidate
+	s.st = &staffState{actor: actor, session: session, revalidate: revalidate}
 	s.staff = true
 	s.authed.Store(true)
-	g.serve(s)
+	g.start(s)
 }
 
 // Shutdown drains the gateway: no new sockets or commands, in-flight
@@ -167,7 +169,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	case <-closed:
 	case <-ctx.Done():
 		for _, s := range g.hub.all() {
-			s.conn.CloseNow()
+			s.abort()
 		}
 		return ctx.Err()
 	}

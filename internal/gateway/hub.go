@@ -105,8 +105,10 @@ func (h *hub) unregister(s *socket) {
 	for _, id := range a.SiteIDs {
 		removeFrom(h.bySite, id, s)
 	}
-	for id := range s.follows {
-		removeFrom(h.byConv, id, s)
+	if s.st != nil {
+		for id := range s.st.follows {
+			removeFrom(h.byConv, id, s)
+		}
 	}
 }
 
@@ -114,20 +116,22 @@ func (h *hub) unregister(s *socket) {
 func (h *hub) follow(s *socket, convID int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.sockets[s]; !ok {
+	if _, ok := h.sockets[s]; !ok || s.st == nil {
 		return
 	}
-	if s.follows == nil {
-		s.follows = make(map[int64]struct{})
+	if s.st.follows == nil {
+		s.st.follows = make(map[int64]struct{})
 	}
-	s.follows[convID] = struct{}{}
+	s.st.follows[convID] = struct{}{}
 	addTo(h.byConv, convID, s)
 }
 
 func (h *hub) unfollow(s *socket, convID int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(s.follows, convID)
+	if s.st != nil {
+		delete(s.st.follows, convID)
+	}
 	removeFrom(h.byConv, convID, s)
 }
 

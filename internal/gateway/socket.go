@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 
 	"switchboard/internal/apperr"
 	"switchboard/internal/bus"
@@ -20,7 +20,7 @@ import (
 )
 
 const (
-	closeRestart = websocket.StatusCode(protocol.CloseServiceRestart)
+	closeRestart = ws.StatusCode(protocol.CloseServiceRestart)
 	// maxReplay bounds how many entries a resume replays; a client further
 	// behind gets recovered:false and reloads instead.
 	maxReplay = 5000
@@ -50,32 +50,46 @@ type subReq struct {
 	epoch    string
 }
 
-// socket is one WebSocket connection. Its reader (the HTTP handler's
-// goroutine) handles commands one at a time, in order; its writer goroutine
-// owns the per-conversation cursors and is the only one writing frames.
+// socket is one WebSocket connection. Its reader (a goroutine started when
+// bytes arrive, read.go) handles commands one at a time, in order; its
+// writer goroutine (started when there is something to write) owns the
+// per-conversation cursors and writes the frames. An idle socket has
+// neither: it is this struct, its connection and its timers.
 type socket struct {
 	id     string
 	g      *Gateway
-	conn   *websocket.Conn
+	conn   *wsConn
 	origin string
-	amu    sync.RWMutex // guards actor after authentication
-	actor  chat.Actor
+	amu    sync.RWMutex // guards vis after authentication
+	vis    visitorActor // a visitor's actor (set by auth)
+	st     *staffState  // a staff socket's actor and session; nil for visitors
 	authed atomic.Bool
 	staff  bool // set before the socket is served
 
-	follows    map[int64]struct{} // staff subscriptions, guarded by hub.mu
-	registered bool               // indexed for events, guarded by hub.mu
+	registered bool // indexed for events, guarded by hub.mu
 
 	qmu         sync.Mutex
 	queue       []item
 	closing     bool
 	slow        atomic.Bool // the queue overflowed: stop writing, 4008 is on its way
-	closeCode   websocket.StatusCode
+	closeCode   ws.StatusCode
 	closeReason string
-	writing     bool          // a writer goroutine is running
-	finished    bool          // the writer closed the socket: start no other
-	writerDone  chan struct{} // closed when the writer has finished
+	writing     bool // a writer goroutine is running
+	finished    bool // the writer closed the socket: start no other
 	doneOnce    sync.Once
+	// live counts the two ends of a socket's life, the connection dropped
+	// (abort) and the writer finished; the last one releases the socket.
+	live atomic.Int32
+
+	frag   []byte    // reader-owned: a fragmented message so far
+	fragOp ws.OpCode // reader-owned: its opcode; 0 when none is in progress
+	// discard, reader-owned: a protocol error was answered with a close;
+	// what arrives next is dropped unread.
+	discard bool
+	pollID  atomic.Uint64 // the poller's name for this socket
+	// lastWake, reader-owned: when the poller last woke this socket (real
+	// time, unix nanos); two wake-ups within lingerFor make it busy.
+	lastWake int64
 
 	cursors map[int64]int64 // writer-owned: last seq written per followed conversation
 
@@ -85,36 +99,42 @@ type socket struct {
 	stopped  bool
 	idle     clock.Timer
 	authT    clock.Timer
-	reval    clock.Timer
-
-	revalidate func(context.Context) error // staff: re-checks the session
-	session    string                      // staff: which sign-in opened it
+	closeT   clock.Timer // drops the connection if the peer does not answer our close frame
 }
 
-func (g *Gateway) newSocket(c *websocket.Conn, origin string) *socket {
+// staffState is what only staff sockets have; visitors' sockets, most of
+// them, do without (chat.Actor alone is 280 bytes).
+type staffState struct {
+	actor      chat.Actor                  // fixed for the socket's life
+	revalidate func(context.Context) error // re-checks the session
+	session    string                      // which sign-in opened it
+	follows    map[int64]struct{}          // subscriptions, guarded by hub.mu
+	reval      clock.Timer                 // guarded by timerMu
+}
+
+func (g *Gateway) newSocket(c *wsConn, origin string) *socket {
 	return &socket{
 		id: g.instance + "-" + strconv.FormatUint(g.nextID.Add(1), 36), g: g, conn: c, origin: origin,
-		writerDone: make(chan struct{}),
 	}
 }
 
-// serve runs the socket until it closes.
-func (g *Gateway) serve(s *socket) {
+// start sets a socket up and hands it to the poller (or to a reading
+// goroutine); it returns at once, so the HTTP handler's goroutine ends.
+func (g *Gateway) start(s *socket) {
 	g.conns.Add(1)
-	defer g.conns.Done()
-	s.conn.SetReadLimit(protocol.MaxFrameBytes)
+	s.live.Store(2)
 	s.lastRead.Store(g.clk.Now().UnixNano())
 	s.armIdle(g.opts.IdleTimeout)
 	g.hub.track(s)
 	if s.authed.Load() {
 		// hello first, so no event can precede it.
 		s.enqueue(item{frame: protocol.Event("hello", 0, 0, map[string]any{
-			"epoch": g.st.Epoch(), "user": s.actor.User, "site_ids": s.actor.SiteIDs, "socket_id": s.id})})
+			"epoch": g.st.Epoch(), "user": s.st.actor.User, "site_ids": s.st.actor.SiteIDs, "socket_id": s.id})})
 		g.hub.register(s)
 		// Routing stops offering chats to an agent whose consoles are all
-		// gone, after a grace period (a reload is not a departure).
+		// gone, after a grace period (a reload is not a departure). The
+		// matching StaffDisconnected is in release.
 		g.chat.StaffConnected(s.actorCopy().User.ID)
-		defer g.chat.StaffDisconnected(s.actorCopy().User.ID)
 		s.armRevalidate()
 	} else {
 		s.timerMu.Lock()
@@ -129,35 +149,68 @@ func (g *Gateway) serve(s *socket) {
 		// Upgraded while Shutdown was closing the others.
 		s.closeAfterFlush(closeRestart, "server restarting")
 	}
-	defer func() {
-		g.hub.unregister(s)
-		s.stopTimers()
-		s.closeAfterFlush(websocket.StatusNormalClosure, "")
-		<-s.writerDone
-	}()
-	ctx := context.Background()
-	for {
-		typ, data, err := s.conn.Read(ctx)
-		if err != nil {
-			return // closed by the peer, by us, or a protocol violation (too big: 1009)
+	switch {
+	case g.poll == nil || s.conn.rc == nil:
+		go s.readLoop()
+	case len(s.conn.pre) > 0:
+		// Bytes arrived with the handshake: read them now; onReadable
+		// registers the socket when they are handled.
+		go func() {
+			br := getReader(s.conn)
+			ok := s.readBuffered(br)
+			putReader(br)
+			if ok && g.poll.add(s) != nil {
+				s.abort()
+			}
+		}()
+	default:
+		if err := g.poll.add(s); err != nil {
+			g.log.Warn("gateway: cannot poll socket, reading it on a goroutine", "socket", s.id, "err", err)
+			go s.readLoop()
 		}
-		s.lastRead.Store(g.clk.Now().UnixNano())
-		if s.isClosing() {
-			return // revoked, timed out or shutting down: run no further command
-		}
-		if typ != websocket.MessageText {
-			s.reply("", apperr.Invalid("binary_not_supported", "frames are JSON text"))
-			continue
-		}
-		g.drainMu.RLock()
-		if g.draining.Load() {
-			g.drainMu.RUnlock()
-			f, _ := protocol.DecodeClientFrame(data)
-			s.reply(f.ID, apperr.New(apperr.KindUnavailable, "server_restarting", "the server is restarting: reconnect and resend"))
-			continue
-		}
-		s.handle(data)
-		g.drainMu.RUnlock()
+	}
+}
+
+// abort drops the connection (once) and tears the socket down: it leaves
+// the hub, its timers stop, and the writer, if any, finishes (its writes
+// now fail).
+func (s *socket) abort() {
+	if !s.conn.closed.CompareAndSwap(false, true) {
+		return
+	}
+	s.g.poll.remove(s)
+	_ = s.conn.c.Close()
+	s.g.hub.unregister(s)
+	s.stopTimers()
+	s.closeAfterFlush(ws.StatusNormalClosure, "") // makes a writer run to its end
+	s.release()
+}
+
+// release ends one side of the socket's life; after both (abort and the
+// writer's finish) the socket is gone.
+func (s *socket) release() {
+	if s.live.Add(-1) != 0 {
+		return
+	}
+	if s.staff {
+		s.g.chat.StaffDisconnected(s.actorCopy().User.ID)
+	}
+	s.g.conns.Done()
+}
+
+// sendClose writes the close frame and gives the peer closeWait to answer
+// it (the reader drops the connection when the answer comes; a vanished
+// peer never answers).
+func (s *socket) sendClose(code ws.StatusCode, reason string) {
+	s.timerMu.Lock()
+	if s.closeT == nil && !s.stopped {
+		// Armed before the frame is written, so a test that sees the frame
+		// may advance a fake clock past it.
+		s.closeT = s.g.clk.AfterFunc(closeWait, s.abort)
+	}
+	s.timerMu.Unlock()
+	if err := s.conn.writeClose(code, reason, s.g.opts.WriteTimeout); err != nil {
+		s.abort()
 	}
 }
 
@@ -174,8 +227,9 @@ func (s *socket) enqueue(it item) {
 		s.closing, s.queue = true, nil
 		s.closeCode, s.closeReason = protocol.CloseSlowConsumer, "slow consumer: resume from your cursor"
 		// The writer may be stuck writing to this very client: close from
-		// here; Close waits for the write lock, then gives up after its timeout.
-		go s.conn.Close(protocol.CloseSlowConsumer, "slow consumer: resume from your cursor")
+		// here; the close frame waits for the write lock, which a stuck
+		// write holds at most WriteTimeout.
+		go s.sendClose(protocol.CloseSlowConsumer, "slow consumer: resume from your cursor")
 		s.startWriterLocked()
 		return
 	}
@@ -203,7 +257,7 @@ func (s *socket) isClosing() bool {
 }
 
 // closeAfterFlush writes what is queued, then closes with code.
-func (s *socket) closeAfterFlush(code websocket.StatusCode, reason string) {
+func (s *socket) closeAfterFlush(code ws.StatusCode, reason string) {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	if !s.closing {
@@ -232,14 +286,16 @@ func (s *socket) writeLoop() {
 				return
 			}
 			if err := s.write(it); err != nil {
-				s.conn.CloseNow()
+				if err != errCloseSent { // else the close handshake is under way
+					s.abort()
+				}
 				s.finish()
 				return
 			}
 		}
 		if closing {
 			if code != protocol.CloseSlowConsumer { // 4008 is already being sent
-				_ = s.conn.Close(code, reason)
+				s.sendClose(code, reason)
 			}
 			s.finish()
 			return
@@ -253,7 +309,7 @@ func (s *socket) finish() {
 	s.writing, s.finished, s.closing = false, true, true // and enqueue drops from now on
 	s.queue = nil
 	s.qmu.Unlock()
-	s.doneOnce.Do(func() { close(s.writerDone) })
+	s.doneOnce.Do(s.release)
 }
 
 func (s *socket) write(it item) error {
@@ -271,9 +327,7 @@ func (s *socket) write(it item) error {
 }
 
 func (s *socket) writeFrame(b []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.g.opts.WriteTimeout)
-	defer cancel()
-	return s.conn.Write(ctx, websocket.MessageText, b)
+	return s.conn.writeFrame(ws.OpText, b, s.g.opts.WriteTimeout)
 }
 
 // writeEvent writes an event, keeping each followed conversation's
@@ -382,7 +436,7 @@ func (s *socket) armIdle(d time.Duration) {
 // armRevalidate re-checks a staff session periodically. Revocations are
 // also pushed over the bus (user_revoked), but the bus may lose an event.
 func (s *socket) armRevalidate() {
-	if s.revalidate == nil {
+	if s.st == nil || s.st.revalidate == nil {
 		return
 	}
 	s.timerMu.Lock()
@@ -390,10 +444,10 @@ func (s *socket) armRevalidate() {
 	if s.stopped {
 		return
 	}
-	s.reval = s.g.clk.AfterFunc(s.g.opts.RevalidateEvery, func() {
+	s.st.reval = s.g.clk.AfterFunc(s.g.opts.RevalidateEvery, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 		defer cancel()
-		if err := s.revalidate(ctx); err != nil && apperr.KindOf(err) == apperr.KindUnauthenticated {
+		if err := s.st.revalidate(ctx); err != nil && apperr.KindOf(err) == apperr.KindUnauthenticated {
 			s.closeAfterFlush(protocol.CloseRevoked, "session revoked")
 			return
 		}
@@ -405,13 +459,16 @@ func (s *socket) stopTimers() {
 	s.timerMu.Lock()
 	defer s.timerMu.Unlock()
 	s.stopped = true
-	if s.reval != nil {
-		s.reval.Stop()
+	if s.st != nil && s.st.reval != nil {
+		s.st.reval.Stop()
 	}
 	if s.idle != nil {
 		s.idle.Stop()
 	}
 	if s.authT != nil {
 		s.authT.Stop()
+	}
+	if s.closeT != nil {
+		s.closeT.Stop()
 	}
 }

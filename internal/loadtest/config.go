@@ -36,7 +36,8 @@ type Config struct {
 	Agents   int // agent sockets
 	Visitors int // visitor sockets
 	// Idle: visitors only connect, authenticate and stay (pinging every 25 s
-	// so the server's 75 s idle timeout does not close them); no chats.
+	// so the server's 75 s idle timeout does not close them); no chats. At
+	// the end every held socket must answer a ping (Connections.Reachable).
 	Idle bool
 	// Rate is the total visitor messages per second, spread evenly over the
 	// visitors (open loop: a visitor keeps its schedule while earlier sends

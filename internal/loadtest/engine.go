@@ -310,6 +310,12 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 	if len(cfg.ServerPIDs) > 0 {
 		rssEnd = readRSSAll(cfg.ServerPIDs)
 	}
+	if cfg.Idle {
+		e.phase.Store("reach")
+		start := time.Now()
+		rep.Connections.Reachable, rep.Connections.Unreachable = e.pingAll(ctx)
+		rep.Connections.ReachSeconds = time.Since(start).Seconds()
+	}
 
 	// Drain: wait for the acks and deliveries still on their way.
 	e.phase.Store("drain")
@@ -328,6 +334,40 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 	rep.ServerRSS = rssReport(rssBefore, rssUp, cpuStart, rssEnd, rep.Connections.HeldVisitors+rep.Connections.HeldAgents)
 	rep.judge()
 	return rep, nil
+}
+
+// pingAll sends a ping on every held visitor socket and waits for its
+// answer: a socket held open but no longer served (a server that stopped
+// reading it) shows here, not in the connection counts.
+func (e *engine) pingAll(ctx context.Context) (ok, failed int) {
+	var okN, failN atomic.Int64
+	sem := make(chan struct{}, 512)
+	var wg sync.WaitGroup
+	for i := range e.visitors {
+		v := e.visitors[i].Load()
+		if v == nil {
+			continue
+		}
+		s := v.link.current()
+		if s == nil {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			defer cancel()
+			if _, err := s.call(cctx, "ping", nil); err != nil {
+				failN.Add(1)
+				e.noteErr("idle ping", err)
+				return
+			}
+			okN.Add(1)
+		}()
+	}
+	wg.Wait()
+	return int(okN.Load()), int(failN.Load())
 }
 
 // settled: every send has its ack or error, and every acked message has

@@ -127,6 +127,9 @@ func TestIdleSockets(t *testing.T) {
 	if rep.VisitorToAgent.Sent != 0 {
 		t.Fatalf("idle visitors sent %d messages", rep.VisitorToAgent.Sent)
 	}
+	if rep.Connections.Reachable != 200 || rep.Connections.Unreachable != 0 {
+		t.Fatalf("reachable %d, unreachable %d, want 200 and 0", rep.Connections.Reachable, rep.Connections.Unreachable)
+	}
 	if len(rep.ServerRSS) != 1 || rep.ServerRSS[0].BeforeKB <= 0 || rep.ServerRSS[0].UpKB <= 0 || rep.ServerRSS[0].Connections != 200 {
 		t.Fatalf("RSS: %+v", rep.ServerRSS)
 	}

@@ -40,6 +40,12 @@ type Report struct {
 		SetupFailures   int     `json:"setup_failures"` // request_chat / subscribe / join
 		Dropped         int     `json:"dropped"`        // open, then closed before the end
 		ConnectSeconds  float64 `json:"connect_s"`
+		// With --idle: held visitor sockets that answered (Reachable) or
+		// did not answer (Unreachable) a ping at the end, and how long
+		// pinging them all took.
+		Reachable    int     `json:"reachable,omitempty"`
+		Unreachable  int     `json:"unreachable,omitempty"`
+		ReachSeconds float64 `json:"reach_s,omitempty"`
 	} `json:"connections"`
 
 	VisitorToAgent Direction `json:"visitor_to_agent"`
@@ -158,6 +164,9 @@ func (r *Report) judge() {
 	if cn.Dropped > 0 {
 		p = append(p, fmt.Sprintf("%d sockets closed before the end", cn.Dropped))
 	}
+	if cn.Unreachable > 0 {
+		p = append(p, fmt.Sprintf("%d idle visitor sockets did not answer a ping at the end", cn.Unreachable))
+	}
 	for _, d := range []struct {
 		name string
 		d    Direction
@@ -214,6 +223,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(b, "connections  held %d/%d visitors + %d/%d agents   connected in %.1fs\n", cn.HeldVisitors, r.Visitors, cn.HeldAgents, r.Agents, cn.ConnectSeconds)
 	fmt.Fprintf(b, "  failures   session %d  connect %d  auth %d  chat setup %d  dropped %d\n",
 		cn.SessionFailures, cn.ConnectFailures, cn.AuthFailures, cn.SetupFailures, cn.Dropped)
+	if r.Idle {
+		fmt.Fprintf(b, "  reachable  %d answered a ping at the end, %d did not (all pinged in %.1fs)\n", cn.Reachable, cn.Unreachable, cn.ReachSeconds)
+	}
 	if !r.Idle {
 		fmt.Fprintf(b, "\n%-14s %10s %12s %10s %10s %10s %6s %5s %9s %9s %9s %9s\n",
 			"direction", "sent/s", "delivered/s", "sent", "acked", "delivered", "lost", "dup", "p50 ms", "p90 ms", "p99 ms", "max ms")
