@@ -45,10 +45,23 @@ const CLOSE_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M18.3 5
   const site = script.getAttribute("data-site") || "";
   const base = script.src.replace(/\/widget\.js([?#].*)?$/, "");
   const ds = script.dataset;
-  const cfg: WidgetConfig = {
-    color: ds.color || "#2d5bd7",
-    position: ds.position === "left" ? "left" : "right",
-    launcherText: ds.launcherText || "",
+  // The page's settings (data- attributes, Switchboard('config')) and the
+  // site's from the server (its admin's widget settings). The server's win
+  // for every field the admin set; the page's fill the rest (docs/widget.md).
+  const page: WidgetConfig = { color: ds.color, position: ds.position as WidgetConfig["position"], launcherText: ds.launcherText };
+  let srv: WidgetConfig = {};
+  const cfg: WidgetConfig = {};
+  const set = (o: Record<string, any>) => {
+    const r: Record<string, any> = {};
+    for (const k in o) if (o[k] != null && o[k] !== "") r[k] = o[k];
+    return r;
+  };
+  const merge = () => {
+    for (const k in cfg) delete (cfg as any)[k];
+    Object.assign(cfg, { color: "#2d5bd7", position: "right" }, set(page), set(srv), {
+      strings: { ...page.strings, ...srv.strings },
+      prechat: { ...page.prechat, ...set(srv.prechat || {}) },
+    });
   };
   const identity: Identity = {};
   const listeners: Record<string, Function[]> = {};
@@ -216,9 +229,8 @@ const CLOSE_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M18.3 5
         if (ui) ui.identify(identity);
         break;
       case "config":
-        Object.assign(cfg, x);
-        render();
-        if (ui) ui.config(cfg);
+        Object.assign(page, x);
+        apply();
         break;
       case "reset":
         // On logout: forget this browser's visitor (token, history, cursors).
@@ -244,12 +256,46 @@ const CLOSE_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M18.3 5
   };
   api.loaded = 1;
 
+  function apply() {
+    merge();
+    render();
+    if (ui) ui.config(cfg);
+  }
+  // The site's widget settings: public, cached by the browser for a minute
+  // and here for the next page, so the launcher is drawn at once in the
+  // site's colours. A first visit (no copy yet) puts the launcher on the
+  // page when they arrive (or fail to, or after 3 s): never in the wrong
+  // colour first. Unchanged settings change nothing on screen.
+  const wc = store("wc");
+  const fromServer = (j: any) => {
+    srv = { color: j.color, position: j.position, launcherText: j.launcher_text, greeting: j.greeting, dir: j.dir, locale: j.language, strings: j.strings, prechat: j.prechat };
+  };
+  let settled = 0;
+  const show = () => {
+    settled = 1;
+    if (d.body && !host.isConnected) d.body.appendChild(host);
+  };
+  try {
+    fromServer(JSON.parse(wc || "x"));
+    settled = 1;
+  } catch (_) {
+    setTimeout(show, 3000);
+  }
+  fetch(base + "/api/v1/visitor/widget/" + encodeURIComponent(site))
+    .then((r) => (r.ok ? r.text() : ""))
+    .then((t) => {
+      if (t && t !== wc) store("wc", t), fromServer(JSON.parse(t)), apply();
+    })
+    .catch(() => 0)
+    .then(show);
+
   const queued = (prev && prev.q) || [];
   w.Switchboard = api;
   launcher.addEventListener("click", () => setOpen(!open));
+  merge();
   render();
   const attach = () => {
-    d.body.appendChild(host);
+    if (settled) show();
     for (const args of Array.prototype.slice.call(queued)) api.apply(null, Array.prototype.slice.call(args));
     // A returning visitor (token stored) gets the UI in the background once
     // the page has loaded, so that agent messages arrive and the unread

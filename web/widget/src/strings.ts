@@ -1,6 +1,9 @@
-// Every visible string of the chat UI. A site overrides any of them with
+// Every visible string of the widget. A site's admin overrides any of them
+// in the site's widget settings (server-side: the keys are checked against
+// chat.WidgetStringKeys, kept equal to this table by a Go test), a page with
 // Switchboard('config', {strings: {key: "text"}}); {n} and {name} are
-// placeholders.
+// placeholders. "open" and "unread" label the launcher (the loader has its
+// own copy of their defaults).
 export const STRINGS = {
   title: "Chat with us",
   subtitle: "We usually reply in a few minutes",
@@ -70,6 +73,12 @@ export const STRINGS = {
   unanswered: "Sorry, nobody could answer in time. Leave us a message and we will reply by email.",
   leaveMessage: "Leave us a message",
   back: "Back to the chat",
+  open: "Open chat",
+  unread: "{n} unread",
+  botIntro: "Ask your question: our assistant answers at once, and a person from our team when you need one.",
+  ask: "Ask",
+  talkToHuman: "Talk to a human",
+  handoffFailed: "Sorry, we could not reach our team. Please try again.",
 };
 
 export type StringKey = keyof typeof STRINGS;

@@ -1,8 +1,10 @@
 // Types shared by the loader (widget.js) and the chat UI (ui.js). Type-only:
 // nothing here ends up in either bundle.
 
-/** Everything a site can configure from the host page (Switchboard('config', {...}))
- * or with data- attributes on the script tag. */
+/** Everything a site can configure: its admin in the site's widget settings
+ * (on the server; they win for every field the admin set), the host page with
+ * Switchboard('config', {...}) or data- attributes on the script tag (for the
+ * rest). docs/widget.md, "Appearance and texts". */
 export interface WidgetConfig {
   /** Accent colour (any CSS colour). data-color. */
   color?: string;
@@ -18,8 +20,10 @@ export interface WidgetConfig {
   locale?: string;
   /** Any visible string, by key (see src/strings.ts). */
   strings?: Record<string, string>;
-  /** Pre-chat form fields. */
-  prechat?: { name?: FieldMode; email?: FieldMode };
+  /** Pre-chat form fields: name and email; the department choice ("on" by
+   * default, when the site has departments); the first question ("required"
+   * by default, "on": optional, "off": not asked). */
+  prechat?: { name?: FieldMode; email?: FieldMode; department?: "on" | "off"; question?: "on" | "off" | "required" };
   /** Largest upload the widget accepts before sending (bytes; the server enforces its own). */
   maxUploadBytes?: number;
 }

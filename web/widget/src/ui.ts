@@ -71,6 +71,8 @@ interface Site {
   transcript?: string;
   /** Only a verified identity may give a name or email (403 identity_required). */
   identity_required?: boolean;
+  /** live: humans; hybrid: the assistant first, "Talk to a human" hands off; assistant: the assistant only. */
+  widget_mode?: string;
 }
 /** Why no live chat can start now: outside business hours. */
 interface Off {
@@ -257,6 +259,8 @@ function mount(ctx: MountContext): UIHandle {
   }
 
   const live = () => LIVE.includes(chatState);
+  // The site's assistant answers first (hybrid) or alone (assistant).
+  const bot = () => info.widget_mode === "hybrid" || info.widget_mode === "assistant";
   // Closed: outside business hours, as the server last said (GET /site on
   // every connect, a request), until the next opening time passes; then the
   // site is asked again.
@@ -281,6 +285,7 @@ function mount(ctx: MountContext): UIHandle {
       departments: s.departments || [],
       transcript: s.transcript,
       identity_required: s.identity_required,
+      widget_mode: s.widget_mode,
     };
     put("site", info);
     if (hours) setOff(s.open === false ? { message: s.after_hours_message, next_open: s.next_open } : null);
@@ -349,7 +354,7 @@ function mount(ctx: MountContext): UIHandle {
     emojiBtn.setAttribute("aria-label", t("emoji"));
     emojis.setAttribute("aria-label", t("emoji"));
     sendBtn.textContent = t("send");
-    formKey = bannerKey = "";
+    bannerKey = ""; // the form redraws only when what it shows changed (cfg is in its key)
     render();
   }
 
@@ -419,18 +424,20 @@ function mount(ctx: MountContext): UIHandle {
   const fieldEls = () =>
     Array.from(form.querySelectorAll<HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement>("input,textarea,select"));
   function drawForm() {
-    const isOff = humansUnavailable || closed() || offView;
+    const isOff = humansUnavailable || (closed() && !bot()) || offView; // the assistant answers at any hour
     const mode = isOff ? (offlineSent && !offView ? "done" : "offline") : "prechat";
     const shut = isOff && closed() && !offView;
-    const intro = mode === "prechat" ? t("prechatIntro") : shut ? (off && off.message) || t("closed") : t("offlineIntro");
+    const intro = mode === "prechat" ? t(bot() ? "botIntro" : "prechatIntro") : shut ? (off && off.message) || t("closed") : t("offlineIntro");
     const next = shut ? (off && off.next_open) || "" : "";
-    const depts = mode === "prechat" ? info.departments || [] : [];
+    const pc = cfg.prechat || {};
+    const depts = mode === "prechat" && pc.department !== "off" ? info.departments || [] : [];
     const who = me();
     const signIn = mode === "offline" && locked(); // the offline form needs an email: only a verified one
-    const pc = cfg.prechat || {};
     const nameMode = who.name || locked() ? "hidden" : pc.name || "optional";
     const emailMode = who.email || locked() ? "hidden" : isOff ? "required" : pc.email || "optional";
-    const key = JSON.stringify([mode, intro, next, depts, nameMode, emailMode, signIn, offView]);
+    // The first question: always in the offline form; in the pre-chat form as the site says.
+    const qMode = isOff ? "required" : pc.question === "off" ? "hidden" : pc.question === "on" ? "optional" : "required";
+    const key = JSON.stringify([mode, intro, next, depts, nameMode, emailMode, qMode, signIn, offView, cfg]);
     if (key === formKey) return;
     formKey = key;
     formMode = mode;
@@ -449,7 +456,7 @@ function mount(ctx: MountContext): UIHandle {
     if (nameMode !== "hidden") fields.push(["name", t("name"), nameMode, "text"]);
     if (emailMode !== "hidden") fields.push(["email", t("email"), emailMode, "email"]);
     if (depts.length) fields.push(["dept", t("department"), "optional", "select"]);
-    if (!signIn) fields.push(["body", t("question"), "required", "textarea"]);
+    if (!signIn && qMode !== "hidden") fields.push(["body", t("question"), qMode, "textarea"]);
     form.append(
       h("p", {}, h("b", {}, isOff ? t("offlineTitle") : cfg.greeting || t("greeting"))),
       h("p", { dir: "auto" }, intro),
@@ -460,7 +467,7 @@ function mount(ctx: MountContext): UIHandle {
       const id = "sb-f-" + n;
       const input =
         type === "textarea"
-          ? h("textarea", { name: n, id, rows: "3", required: fm === "required" })
+          ? h("textarea", { name: n, id, rows: "3", required: fm === "required", maxlength: "8192" })
           : type === "select"
             ? h("select", { name: n, id }, h("option", { value: "" }, t("anyDepartment")))
             : h("input", { name: n, id, type, required: fm === "required", autocomplete: n });
@@ -473,7 +480,7 @@ function mount(ctx: MountContext): UIHandle {
       if (typed[el.name]) el.value = typed[el.name];
       if (el.name === focused) el.focus();
     }
-    if (!signIn) form.append(h("button", { type: "submit", class: "sd" }, isOff ? t("offlineSend") : t("start")));
+    if (!signIn) form.append(h("button", { type: "submit", class: "sd" }, isOff ? t("offlineSend") : t(bot() ? "ask" : "start")));
     if (offView) {
       const back = h("button", { type: "button", class: "lk" }, t("back"));
       back.onclick = () => ((offView = false), render());
@@ -513,7 +520,7 @@ function mount(ctx: MountContext): UIHandle {
     dept = +v.dept || 0;
     put("dept", dept);
     form.reset(); // sent: not to be restored into the next form
-    enqueue(v.body);
+    enqueue(v.body || "");
     text.focus();
   });
 
@@ -597,6 +604,11 @@ function mount(ctx: MountContext): UIHandle {
       if (m.author_kind === "visitor" && s <= agentRead) seenSeq = s;
     }
     let prevAuthor = "";
+    // The site's greeting at the top of the conversation.
+    if (cfg.greeting && (seqs.length || out.length)) {
+      if (!greetEl || greetEl.textContent !== cfg.greeting) greetEl = h("li", { class: "s ar gr", dir: "auto" }, cfg.greeting);
+      items.push(greetEl);
+    }
     for (const s of seqs) {
       const m = msgs.get(s)!;
       const el = msgNode(m, false);
@@ -609,7 +621,7 @@ function mount(ctx: MountContext): UIHandle {
       items.push(el);
     }
     for (const p of out) {
-      if (held.has(p.cid)) continue;
+      if (held.has(p.cid) || (!p.body && !p.att)) continue;
       const el = msgNode(p, true);
       (el.firstChild as HTMLElement).hidden = prevAuthor.startsWith("visitor");
       prevAuthor = "visitor" + (me().name || "");
@@ -617,7 +629,8 @@ function mount(ctx: MountContext): UIHandle {
       items.push(el);
     }
     const nobody = unanswered() || (chat && chat.chat.end_reason === "visitor_left");
-    if (chatState === "ended" && conv && !nobody) items.push(ratingNode());
+    if (chatState === "bot" && conv) items.push(info.widget_mode === "hybrid" && !humansUnavailable && !closed() ? humanCard() : offCard());
+    else if (chatState === "ended" && conv && !nobody) items.push(ratingNode());
     else if (conv && !live() && !out.length && (nobody || closed() || humansUnavailable) && !(kept && me().email))
       items.push(offCard());
     const tr = chatState === "ended" && conv && !out.length ? trNode() : null;
@@ -629,6 +642,40 @@ function mount(ctx: MountContext): UIHandle {
     });
     while (list.children.length > items.length) (list.lastChild as Element).remove(); // a rating or card no longer due
     if (atBottom || !shown) list.scrollTop = list.scrollHeight;
+  }
+
+  // "Talk to a human" under a chat with the assistant (hybrid mode): one
+  // tap hands the chat to the team's queue (POST .../handoff); the queue
+  // place and the agent then show as for any chat. Outside business hours,
+  // or with nobody there, the offline form takes its place.
+  let greetEl: HTMLElement | null = null;
+  let humanEl: HTMLElement | null = null;
+  let hoBusy = false;
+  function humanCard(): HTMLElement {
+    if (humanEl && humanEl.dataset.k === String(hoBusy)) return humanEl;
+    const b = h("button", { type: "button", class: "sd", disabled: hoBusy }, t("talkToHuman"));
+    b.onclick = handoff;
+    return (humanEl = h("li", { class: "rt hu", "data-k": String(hoBusy) }, b));
+  }
+  async function handoff() {
+    const id = conv;
+    const since = evN;
+    hoBusy = true;
+    notice = "";
+    render();
+    try {
+      const v = await rest("POST", "/conversations/" + id + "/handoff", dept ? { department_id: dept } : {});
+      if (v.queue && fresh("q" + id, since)) queues.set(id, v.queue);
+      if (v.chat && id === conv && fresh("c" + id, since)) (chat = v.chat), (chatState = v.chat.chat.state);
+    } catch (e) {
+      const code = (e as Problem).code;
+      if (code === "humans_not_available") humansUnavailable = true;
+      else if (code === "outside_business_hours" || code === "nobody_available") setOff({ message: (e as Problem).message });
+      else if (code !== "no_live_chat") notice = t("handoffFailed");
+    }
+    hoBusy = false;
+    saveSoon();
+    render();
   }
 
   // Rating after the chat ends: POST .../rating. The thanks shows at once;
@@ -1415,11 +1462,23 @@ function mount(ctx: MountContext): UIHandle {
   function presence() {
     if (!authed) return;
     const href = location.href;
+    // The time zone and language let agents see the visitor's local time;
+    // sent only when they fit the server's limits (a bad value would fail
+    // the whole frame).
+    let timezone = "";
+    try {
+      timezone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    } catch (_) {
+      /* no Intl: unknown */
+    }
+    const locale = navigator.language || "";
     const p = {
       url: /^https?:/.test(href) ? clip(href, 2048) : "",
       title: clip(document.title || "", 512),
       visible: document.visibilityState === "visible",
       minimized: !shown,
+      timezone: /^[A-Za-z][A-Za-z0-9_+\-]*(\/[A-Za-z0-9_+\-]+){0,3}$/.test(timezone) && timezone.length <= 64 ? timezone : "",
+      locale: /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,8}$/.test(locale) && locale.length <= 35 ? locale : "",
     };
     const k = JSON.stringify(p);
     if (k === lastPresence) return;
@@ -1474,7 +1533,8 @@ function mount(ctx: MountContext): UIHandle {
     myRead = agentRead = readSent = 0;
     for (const el of nodes.values()) el.remove();
     nodes.clear();
-    ratingEl = cardEl = trEl = null;
+    ratingEl = cardEl = trEl = humanEl = null;
+    hoBusy = false;
     trAsk = false;
     trErr = "";
     humansUnavailable = offlineSent = kept = offView = false;
