@@ -1,9 +1,9 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { Fragment, type ComponentChildren } from 'preact';
-import { ApiError } from './api';
+import { api, ApiError } from './api';
 import { client, store } from './client';
 import { isSet, type Entry } from './store';
-import type { Availability, Conversation } from './types';
+import type { Availability, Conversation, Site } from './types';
 import { ago, clock, customerName, duration } from './util';
 import { askNotifications, notificationsState } from './notify';
 import { errText, Modal } from './ui';
@@ -20,7 +20,9 @@ import { useQuickMenu } from './quickmenu';
 import { useMentionMenu } from './mentionmenu';
 import { bothMenus } from './picker';
 import { SuperviseScreen } from './superviseview';
-import { TicketScreen, TicketsScreen, ticketTab } from './tickets';
+import { CustomerHistory, TicketScreen, TicketsScreen, ticketTab } from './tickets';
+import { queryError } from './ticketlist';
+import { useVisits, VisitFacts, VisitHistory } from './visits';
 
 export { navigate };
 
@@ -462,11 +464,23 @@ function ListScreen({ mode }: { mode: 'inbox' | 'history' }) {
   const [assignee, setAssignee] = useState('');
   const [tag, setTag] = useState('');
   const [priority, setPriority] = useState('');
+  const [site, setSite] = useState('');
+  const [input, setInput] = useState(''); // the search box; query is what was searched
+  const [query, setQuery] = useState('');
   const [ids, setIds] = useState<number[]>([]);
   const [cursor, setCursor] = useState('');
   const [loading, setLoading] = useState(true);
   const [err, setErr] = useState('');
-  const params = { status, assignee, tag: tag.trim().toLowerCase(), priority, limit: 50 };
+  const sites = useSites();
+  const tooLong = queryError(input);
+  const params = { status, assignee, tag: tag.trim().toLowerCase(), priority, site_id: site, q: query, limit: 50 };
+
+  // the search runs 300 ms after typing stops (Enter: at once)
+  useEffect(() => {
+    if (tooLong) return;
+    const t = setTimeout(() => setQuery(input.trim()), 300);
+    return () => clearTimeout(t);
+  }, [input]);
 
   const load = async (more: boolean) => {
     setLoading(true);
@@ -484,7 +498,7 @@ function ListScreen({ mode }: { mode: 'inbox' | 'history' }) {
   };
   useEffect(() => {
     void load(false);
-  }, [status, assignee, params.tag, priority]);
+  }, [status, assignee, params.tag, priority, site, query]);
 
   // keep the list in step with pushed conversation events
   const rows = ids.map((id) => store.entries.get(id)).filter((e): e is Entry => !!e && (!status || e.conv.status === status));
@@ -495,7 +509,19 @@ function ListScreen({ mode }: { mode: 'inbox' | 'history' }) {
         <h1 id="tickets-title">{title}</h1>
         <p class="muted">{mode === 'history' ? 'Closed chats and tickets.' : 'Tickets that need action.'}</p>
       </div>
-      <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filters">
+      <form class="filters" role="search" onSubmit={(e) => { e.preventDefault(); if (!tooLong) setQuery(input.trim()); }} aria-label="Filters">
+        <label class="grow">Search
+          <input id="filter-q" type="search" value={input} placeholder="Name, email or words from a message" aria-describedby="filter-q-error"
+            aria-invalid={tooLong ? true : undefined} onInput={(e) => setInput((e.currentTarget as HTMLInputElement).value)} />
+        </label>
+        {sites.length > 1 && (
+          <label>Site
+            <select id="filter-site" value={site} onChange={(e) => setSite((e.currentTarget as HTMLSelectElement).value)}>
+              <option value="">All my sites</option>
+              {sites.map((s) => <option value={String(s.id)} key={s.id}>{s.name}</option>)}
+            </select>
+          </label>
+        )}
         {mode === 'inbox' && (
           <label>Status
             <select id="filter-status" value={status} onChange={(e) => setStatus((e.currentTarget as HTMLSelectElement).value)}>
@@ -526,9 +552,10 @@ function ListScreen({ mode }: { mode: 'inbox' | 'history' }) {
           <input id="filter-tag" type="search" placeholder="e.g. shipping" value={tag} onChange={(e) => setTag((e.currentTarget as HTMLInputElement).value)} />
         </label>
       </form>
+      {tooLong && <p class="form-error" id="filter-q-error" role="alert">{tooLong}</p>}
       {err && <p class="form-error" role="alert">{err}</p>}
       {!loading && rows.length === 0 ? (
-        <Empty title={mode === 'history' ? 'No closed conversations' : 'Nothing needs action'} text="Try other filters." />
+        <Empty title={query ? `Nothing matches “${query}”` : mode === 'history' ? 'No closed conversations' : 'Nothing needs action'} text={query ? 'Try other words or filters.' : 'Try other filters.'} />
       ) : (
         <ul class="rows" id={mode + '-list'} aria-label={title} aria-busy={loading}>
           {rows.map((e) => <TicketRow e={e} key={e.conv.id} history={mode === 'history'} />)}
@@ -539,6 +566,21 @@ function ListScreen({ mode }: { mode: 'inbox' | 'history' }) {
       )}
     </section>
   );
+}
+
+// useSites loads the sites I belong to once (for the site filter).
+let sitesCache: Promise<Site[]> | null = null;
+function useSites(): Site[] {
+  const [sites, setSites] = useState<Site[]>([]);
+  useEffect(() => {
+    sitesCache ??= api<{ sites: Site[] }>('GET', '/sites').then((r) => r.sites, () => ((sitesCache = null), []));
+    let live = true;
+    void sitesCache.then((s) => live && setSites(s));
+    return () => {
+      live = false;
+    };
+  }, []);
+  return sites;
 }
 
 function TicketRow({ e, history }: { e: Entry; history: boolean }) {
@@ -631,6 +673,19 @@ function ConversationScreen({ id, onEnd, onHandOver }: { id: number; onEnd: () =
   );
 }
 
+// useObjectURL is a blob: URL for a file (image previews), revoked when the
+// file changes or the component goes.
+function useObjectURL(f: File | null): string {
+  const [url, setURL] = useState('');
+  useEffect(() => {
+    if (!f) return setURL('');
+    const u = URL.createObjectURL(f);
+    setURL(u);
+    return () => URL.revokeObjectURL(u);
+  }, [f]);
+  return url;
+}
+
 interface ComposerProps {
   id: number;
   canReply: boolean;
@@ -656,6 +711,8 @@ function Composer({ id, canReply, notesOnly, live, incoming, offline, email, pho
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState('');
   const [file, setFile] = useState<File | null>(null);
+  const [dragging, setDragging] = useState(false);
+  const preview = useObjectURL(file && file.type.startsWith('image/') ? file : null);
   const ta = useRef<HTMLTextAreaElement>(null);
   const fileInput = useRef<HTMLInputElement>(null);
   const typingSent = useRef(0);
@@ -733,8 +790,28 @@ function Composer({ id, canReply, notesOnly, live, incoming, offline, email, pho
       </div>
     );
   }
+  // a file dropped on the reply box is attached (replies only: notes carry none)
+  const canAttach = !note && !replyBlocked;
+  const drop = canAttach ? {
+    onDragOver: (e: DragEvent) => {
+      if (!e.dataTransfer?.types.includes('Files')) return;
+      e.preventDefault();
+      setDragging(true);
+    },
+    onDragLeave: (e: DragEvent) => {
+      if (!(e.currentTarget as HTMLElement).contains(e.relatedTarget as Node | null)) setDragging(false);
+    },
+    onDrop: (e: DragEvent) => {
+      const f = [...(e.dataTransfer?.files ?? [])][0];
+      setDragging(false);
+      if (!f) return;
+      e.preventDefault();
+      setFile(f);
+      ta.current?.focus();
+    },
+  } : {};
   return (
-    <form class={note ? 'composer note-mode' : 'composer'} onSubmit={(e) => { e.preventDefault(); void submit(); }} aria-label="Composer">
+    <form class={(note ? 'composer note-mode' : 'composer') + (dragging ? ' dragging' : '')} onSubmit={(e) => { e.preventDefault(); void submit(); }} aria-label="Composer" {...drop}>
       {tabs}
       {replyBlocked ? (
         <div class="composer-blocked">
@@ -789,8 +866,8 @@ function Composer({ id, canReply, notesOnly, live, incoming, offline, email, pho
             {!note && (
               <>
                 <input type="file" ref={fileInput} class="sr-only" id="file-input" onChange={(e) => setFile((e.currentTarget as HTMLInputElement).files?.[0] ?? null)} />
-                <button type="button" class="btn ghost small" onClick={() => fileInput.current?.click()}>Attach file</button>
-                {file && <span class="file-chip">{file.name} <button type="button" class="btn ghost small" aria-label="Remove attachment" onClick={() => setFile(null)}>×</button></span>}
+                <button type="button" class="btn ghost small" onClick={() => fileInput.current?.click()} title="Attach a file — or drop it on the reply box, or paste it">Attach file</button>
+                {file && <span class="file-chip" id="file-chip">{preview && <img src={preview} alt="" />}{file.name} <button type="button" class="btn ghost small" aria-label="Remove attachment" onClick={() => setFile(null)}>×</button></span>}
               </>
             )}
             {err && <span class="form-error inline" role="alert">{err}</span>}
@@ -808,6 +885,7 @@ function CustomerPanel({ e, onErr }: { e: Entry; onErr: (s: string) => void }) {
   const presence = store.presenceOf(c.contact_id);
   const chat = e.chat?.chat;
   const attrs = Object.entries(contact?.attributes ?? {});
+  const visits = useVisits(c.contact_id);
   return (
     <aside class="customer" aria-label="Customer">
       <section class="panel">
@@ -820,6 +898,7 @@ function CustomerPanel({ e, onErr }: { e: Entry; onErr: (s: string) => void }) {
           <dt>Current page</dt>
           <dd id="customer-page" class="ellipsis">{presence ? (presence.url ? <span title={presence.url}>{presence.title || presence.url}</span> : 'On the site') : 'Not on the site'}</dd>
           {presence && <><dt>Widget</dt><dd>{presence.minimized ? 'Minimised' : 'Open'}{presence.visible ? '' : ' · tab hidden'}</dd></>}
+          <VisitFacts v={visits.v} />
         </dl>
       </section>
       <section class="panel">
@@ -835,6 +914,8 @@ function CustomerPanel({ e, onErr }: { e: Entry; onErr: (s: string) => void }) {
           <dt>Started</dt><dd>{clock(c.created_at)}</dd>
         </dl>
       </section>
+      {!isTextChannel(c.channel) && <VisitHistory contactId={c.contact_id} v={visits.v} err={visits.err} />}
+      <CustomerHistory contactId={c.contact_id} current={c.id} />
     </aside>
   );
 }
@@ -892,7 +973,7 @@ const shortcuts: [string, string][] = [
 
 function HelpOverlay({ onClose }: { onClose: () => void }) {
   return (
-    <Modal title="Keyboard shortcuts" onClose={onClose} id="help">
+    <Modal title="Keyboard shortcuts" onClose={onClose} id="help" wide>
       <table class="shortcuts">
         <tbody>
           {shortcuts.map(([k, d]) => (
@@ -900,7 +981,7 @@ function HelpOverlay({ onClose }: { onClose: () => void }) {
           ))}
         </tbody>
       </table>
-      <div class="modal-actions"><button class="btn" data-autofocus onClick={onClose}>Close</button></div>
+      <div class="modal-actions help-actions"><button class="btn" data-autofocus onClick={onClose}>Close</button></div>
     </Modal>
   );
 }

@@ -276,7 +276,9 @@ class Client {
         if (m.conversation_id === this.openId) this.markOpenRead();
         // a live customer message in one of my chats that is not on screen
         if (this.liveReady && m.author_kind === 'visitor' && store.isMine(m.conversation_id) && (m.conversation_id !== this.openId || document.visibilityState !== 'visible')) {
-          notifyOnce(`msg:${m.conversation_id}:${m.seq}`, m.author_name || 'Customer', m.body || 'Sent a file', () => this.onNavigate('c/' + m.conversation_id));
+          const key = `msg:${m.conversation_id}:${m.seq}`;
+          notifyOnce(key, m.author_name || 'Customer', m.body || 'Sent a file', () => this.onNavigate('c/' + m.conversation_id));
+          chime(key);
         }
         break;
       }
@@ -284,8 +286,10 @@ class Client {
         const c = data as Conversation;
         const known = store.entries.has(c.id);
         store.upsertConversation(c);
-        if ((c.chat_state === 'waiting' || c.chat_state === 'pending') && c.chat_id) {
+        // an incoming chat, unless I was in it (I transferred it away: my own action)
+        if ((c.chat_state === 'waiting' || c.chat_state === 'pending') && c.chat_id && !store.wasIn(c.id, c.chat_id)) {
           notifyOnce(`chat:${c.chat_id}`, 'Incoming chat', c.preview || 'A customer is waiting', () => this.onNavigate('c/' + c.id));
+          if (store.me && store.me.role !== 'supervisor' && store.me.availability !== 'offline') chime(`chat:${c.chat_id}`);
         }
         // a conversation new to us: its detail tells who the customer is
         if (!known) void this.ensureDetail(c.id);

@@ -7,7 +7,8 @@ import { api, q } from './api';
 import { draftOf, InputError, routingOf, wholeNumber, type RoutingDraft } from './forms';
 import { DAYS, formFromSchedule, scheduleFromForm, type HoursForm } from './hours';
 import type { Department, QueueDisplay, RoutingSettings, Site, StaffUser, Strategy } from './types';
-import { errText } from './ui';
+import { errText, SaveFooter } from './ui';
+import { WidgetSettingsForm } from './widgetsettings';
 
 const strategies: [Strategy, string][] = [
   ['broadcast', 'Broadcast: every available agent sees it, the first to join takes it'],
@@ -69,6 +70,7 @@ export function SettingsScreen() {
         <>
           <RoutingForm site={site} depts={depts} key={site.id} onSaved={(s) => setSites((all) => (all ?? []).map((x) => (x.id === s.id ? s : x)))} />
           <Departments site={site} depts={depts} users={users} reload={loadDepts} />
+          <WidgetSettingsForm site={site} key={'w' + site.id} onSaved={(s) => setSites((all) => (all ?? []).map((x) => (x.id === s.id ? s : x)))} />
         </>
       )}
     </section>
@@ -184,11 +186,7 @@ function RoutingForm({ site, depts, onSaved }: { site: Site; depts: Department[]
         )}
       </fieldset>
 
-      {err && <p class="form-error" role="alert" id="routing-error">{err}</p>}
-      <div class="form-actions">
-        {saved && <span class="saved" role="status" id="routing-saved">Saved.</span>}
-        <button class="btn primary" type="submit" id="routing-save" disabled={busy}>{busy ? 'Saving…' : 'Save routing'}</button>
-      </div>
+      <SaveFooter id="routing" err={err} saved={saved} busy={busy} label="Save routing" />
     </form>
   );
 }

@@ -94,6 +94,19 @@ describe('Store unread counts and chips', () => {
     return s;
   }
 
+  it('knows the chats I was in, so my own transfer is not an incoming chat for me', () => {
+    const s = setup();
+    expect(s.wasIn(1, 1)).toBe(true);
+    // I transferred it: I left, the chat is pending for someone else
+    s.upsertConversation(conv(1, { chat_state: 'pending', assignee_id: 0 }));
+    s.applyChat(1, { chat: { id: 1, conversation_id: 1, state: 'pending', requested_at: '2026-11-21T05:00:01Z', offered_at: '', first_joined_at: '2026-11-21T05:00:02Z', first_response_at: '', ended_at: '' }, participants: [{ user_id: 2, name: 'Alice Agent', joined_at: '2026-11-21T05:00:02Z', left_at: '2026-11-21T05:00:09Z' }] });
+    expect(s.wasIn(1, 1)).toBe(true);
+    // the customer's next chat in the same conversation is new to me
+    expect(s.wasIn(1, 7)).toBe(false);
+    // a chat I never joined
+    expect(s.wasIn(2, 2)).toBe(false);
+  });
+
   it('counts customer messages after my read mark only', () => {
     const s = setup();
     s.addMessages([msg(1, 1, { author_kind: 'system', kind: 'event' }), msg(1, 2), msg(1, 3)]);
@@ -145,6 +158,16 @@ describe('Store unread counts and chips', () => {
     expect(s.presenceOf(12)?.url).toBe('https://shop.example/cart');
     s.applyPresence({ ...p, online: false, last_seen: '2026-11-21T05:01:00Z' });
     expect(s.activeChats()).toEqual([]);
+  });
+
+  it('active chats leave out chats still with the assistant until the hand-off', () => {
+    const s = setup();
+    const p = { visitor_session_id: 5, site_id: 1, contact_id: 12, online: true, url: '', title: '', visible: true, minimized: false, last_seen: '2026-11-21T05:00:00Z' };
+    s.applyPresence(p);
+    s.upsertConversation(conv(2, { chat_state: 'bot', status: 'closed', updated_at: '2026-11-21T05:30:00Z' }));
+    expect(s.activeChats()).toEqual([]);
+    s.upsertConversation(conv(2, { chat_state: 'waiting', status: 'open', updated_at: '2026-11-21T05:31:00Z' }));
+    expect(s.activeChats().map((e) => e.conv.id)).toEqual([2]);
   });
 
   it('list rows carry the contact and online; presence events then take over', () => {

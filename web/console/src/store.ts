@@ -289,6 +289,13 @@ export class Store {
     return e.conv.chat_state === 'active' && e.conv.assignee_id === this.me.id;
   }
 
+  // wasIn: I am or was a participant of this chat of the conversation (a
+  // chat I transferred away comes back as waiting or pending: my own doing).
+  wasIn(id: number, chatId: number): boolean {
+    const e = this.entries.get(id);
+    return !!e?.chat && !!this.me && e.chat.chat.id === chatId && (e.chat.participants ?? []).some((p) => p.user_id === this.me!.id);
+  }
+
   isIncoming(id: number): boolean {
     const s = this.entries.get(id)?.conv.chat_state;
     return s === 'waiting' || s === 'pending';
@@ -330,9 +337,11 @@ export class Store {
   }
 
   // live entries whose customer is on the site now (Active chats).
+  // Active chats: live chats escalated to a human (not those still with the
+  // site's assistant) whose customer is on the site now.
   activeChats(): Entry[] {
     return [...this.entries.values()]
-      .filter((e) => this.isLive(e.conv.id) && this.isOnline(e.conv.contact_id))
+      .filter((e) => e.conv.chat_state !== 'bot' && this.isLive(e.conv.id) && this.isOnline(e.conv.contact_id))
       .sort((a, b) => (b.conv.updated_at > a.conv.updated_at ? 1 : b.conv.updated_at < a.conv.updated_at ? -1 : b.conv.id - a.conv.id));
   }
 

@@ -17,6 +17,7 @@ import { bothMenus } from './picker';
 import { errText } from './ui';
 import { ago, clock, customerName } from './util';
 import type { Conversation, OutboxMail, TicketStatus } from './types';
+import { VisitPanels } from './visits';
 import { belongs, groupByAssignee, isLiveConv, Pager, queries, queryError, tabOf, type Tab } from './ticketlist';
 
 export const ticketTab = tabOf;
@@ -272,6 +273,7 @@ export function TicketScreen({ id }: { id: number }) {
           </dl>
         </section>
         <MailLog id={id} version={`${c.updated_at}:${c.last_seq}`} />
+        {!isTextChannel(c.channel) && <VisitPanels contactId={c.contact_id} />}
         <CustomerHistory contactId={c.contact_id} current={id} />
       </aside>
     </div>
@@ -479,7 +481,7 @@ function MailLog({ id, version }: { id: number; version: string }) {
 }
 
 // CustomerHistory lists the customer's other conversations.
-function CustomerHistory({ contactId, current }: { contactId: number; current: number }) {
+export function CustomerHistory({ contactId, current }: { contactId: number; current: number }) {
   const [ids, setIds] = useState<number[] | null>(null);
   const [cursor, setCursor] = useState('');
   const [err, setErr] = useState('');

@@ -121,6 +121,31 @@ export interface Presence {
   last_seen: string;
 }
 
+// ContactVisits is GET /api/v1/contacts/{id}/visits: what the contact's
+// visitors told by their presence (docs/protocol.md, visit history).
+export interface ContactVisits {
+  contact_id: number;
+  site_id: number;
+  visits: number; // 0: never seen
+  first_seen: string;
+  last_seen: string;
+  timezone: string; // IANA name; '' unknown
+  locale: string; // BCP 47; '' unknown
+  country: string; // ISO 3166-1 alpha-2 from a trusted proxy; '' unknown
+  city: string;
+  views: PageView[]; // newest first
+}
+
+export interface PageView {
+  id: number;
+  contact_id: number;
+  visitor_session_id: number;
+  visit: number;
+  url: string;
+  title: string;
+  viewed_at: string;
+}
+
 export interface ConversationView {
   conversation: Conversation;
   chat?: ChatView;

@@ -65,3 +65,17 @@ export function Modal({ title, onClose, children, id, wide }: { title: string; o
     </div>
   );
 }
+
+// SaveFooter ends a settings form: its error, a "Saved." note and the submit
+// button, with ids `${id}-error`, `${id}-saved` and `${id}-save` for tests.
+export function SaveFooter({ id, err, saved, busy, label }: { id: string; err: string; saved: boolean; busy: boolean; label: string }) {
+  return (
+    <>
+      {err && <p class="form-error" role="alert" id={id + '-error'}>{err}</p>}
+      <div class="form-actions">
+        {saved && <span class="saved" role="status" id={id + '-saved'}>Saved.</span>}
+        <button class="btn primary" type="submit" id={id + '-save'} disabled={busy}>{busy ? 'Saving…' : label}</button>
+      </div>
+    </>
+  );
+}
