@@ -34,7 +34,12 @@ import (
 
 // Options tune the gateway. Zero values take the defaults.
 type Options struct {
-	SendQueue      int           // frames queued per socket before it is closed as slow; default 1024
+	SendQueue      int           // frames queued per visitor socket before it is closed as slow; default 1024
+	// StaffSendQueue is the same for staff sockets; default 8 × SendQueue.
+	// They are few, and each hears its sites' events (every chat's start,
+	// joins, queue moves), so a burst of new chats must not close an agent's
+	// console while it is reading as fast as it can.
+	StaffSendQueue int
 	AuthTimeout    time.Duration // visitor must authenticate within; default 10s
 	IdleTimeout    time.Duration // close a socket that sent nothing for this long; default 75s
 	WriteTimeout   time.Duration // one frame write; default 10s
@@ -50,6 +55,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.SendQueue <= 0 {
 		o.SendQueue = 1024
+	}
+	if o.StaffSendQueue <= 0 {
+		o.StaffSendQueue = 8 * o.SendQueue
 	}
 	if o.AuthTimeout <= 0 {
 		o.AuthTimeout = 10 * time.Second

@@ -92,6 +92,9 @@ type socket struct {
 	lastWake int64
 
 	cursors map[int64]int64 // writer-owned: last seq written per followed conversation
+	// batch, writer-owned: frames gathered for one write; borrowed from a
+	// pool while the writer runs, nil when it does not (idle sockets).
+	batch *[]byte
 
 	lastRead atomic.Int64        // unix nanos of the last frame read (by the injected clock)
 	typingAt map[int64]time.Time // reader-owned: last typing:true relayed per conversation
@@ -222,7 +225,11 @@ func (s *socket) enqueue(it item) {
 	if s.closing {
 		return
 	}
-	if len(s.queue) >= s.g.opts.SendQueue {
+	limit := s.g.opts.SendQueue
+	if s.staff {
+		limit = s.g.opts.StaffSendQueue
+	}
+	if len(s.queue) >= limit {
 		s.slow.Store(true)
 		s.closing, s.queue = true, nil
 		s.closeCode, s.closeReason = protocol.CloseSlowConsumer, "slow consumer: resume from your cursor"
@@ -286,12 +293,15 @@ func (s *socket) writeLoop() {
 				return
 			}
 			if err := s.write(it); err != nil {
-				if err != errCloseSent { // else the close handshake is under way
-					s.abort()
-				}
-				s.finish()
+				s.writeFailed(err)
 				return
 			}
+		}
+		// What this pass gathered goes out in one write: a burst of events
+		// (a busy agent's chats, a replay) costs one syscall, not one each.
+		if err := s.flush(); err != nil {
+			s.writeFailed(err)
+			return
 		}
 		if closing {
 			if code != protocol.CloseSlowConsumer { // 4008 is already being sent
@@ -301,6 +311,13 @@ func (s *socket) writeLoop() {
 			return
 		}
 	}
+}
+
+func (s *socket) writeFailed(err error) {
+	if err != errCloseSent { // else the close handshake is under way
+		s.abort()
+	}
+	s.finish()
 }
 
 // finish marks the writer done for good: nothing is written after it.
@@ -326,8 +343,39 @@ func (s *socket) write(it item) error {
 	}
 }
 
+// writeFrame adds a text frame to the writer's batch (flushed at the end of
+// the writer's pass, or when full); a frame larger than a batch goes out
+// on its own after what is gathered.
 func (s *socket) writeFrame(b []byte) error {
-	return s.conn.writeFrame(ws.OpText, b, s.g.opts.WriteTimeout)
+	if s.batch != nil && len(*s.batch)+len(b)+10 > batchMax {
+		if err := s.flush(); err != nil {
+			return err
+		}
+	}
+	if len(b)+10 > batchMax {
+		return s.conn.writeFrame(ws.OpText, b, s.g.opts.WriteTimeout)
+	}
+	if s.batch == nil {
+		s.batch = batchBufs.Get().(*[]byte)
+	}
+	*s.batch = appendFrame(*s.batch, ws.OpText, b)
+	return nil
+}
+
+// flush writes the gathered frames and returns the buffer to its pool.
+func (s *socket) flush() error {
+	bp := s.batch
+	if bp == nil {
+		return nil
+	}
+	s.batch = nil
+	var err error
+	if len(*bp) > 0 {
+		err = s.conn.writeFrames(*bp, s.g.opts.WriteTimeout)
+	}
+	*bp = (*bp)[:0]
+	batchBufs.Put(bp)
+	return err
 }
 
 // writeEvent writes an event, keeping each followed conversation's

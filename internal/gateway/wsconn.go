@@ -78,44 +78,79 @@ func (c *wsConn) writeFrame(op ws.OpCode, p []byte, timeout time.Duration) error
 	return c.writeLocked(op, p, timeout)
 }
 
-func (c *wsConn) writeLocked(op ws.OpCode, p []byte, timeout time.Duration) error {
-	var hdr [10]byte
+// frameHeader encodes the header of an unfragmented, unmasked frame of
+// length l into hdr and returns its size.
+func frameHeader(hdr *[10]byte, op ws.OpCode, l int) int {
 	hdr[0] = 0x80 | byte(op) // FIN; server frames are never masked
-	n := 2
-	switch l := len(p); {
+	switch {
 	case l < 126:
 		hdr[1] = byte(l)
+		return 2
 	case l <= 0xffff:
 		hdr[1] = 126
 		binary.BigEndian.PutUint16(hdr[2:], uint16(l))
-		n = 4
+		return 4
 	default:
 		hdr[1] = 127
 		binary.BigEndian.PutUint64(hdr[2:], uint64(l))
-		n = 10
+		return 10
 	}
+}
+
+// appendFrame appends a whole frame (header and payload) to dst.
+func appendFrame(dst []byte, op ws.OpCode, p []byte) []byte {
+	var hdr [10]byte
+	n := frameHeader(&hdr, op, len(p))
+	return append(append(dst, hdr[:n]...), p...)
+}
+
+func (c *wsConn) writeLocked(op ws.OpCode, p []byte, timeout time.Duration) error {
 	if err := c.c.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
 		return err
 	}
-	if n+len(p) <= smallFrame {
+	if len(p)+10 <= smallFrame {
 		// Most frames are small: copy them into one pooled buffer. A
 		// writev would do without the copy but leaves a cached iovec
 		// array on every connection it was used on.
 		bp := frameBufs.Get().(*[]byte)
-		b := append(append((*bp)[:0], hdr[:n]...), p...)
+		b := appendFrame((*bp)[:0], op, p)
 		_, err := c.c.Write(b)
 		*bp = b[:0]
 		frameBufs.Put(bp)
 		return err
 	}
+	var hdr [10]byte
+	n := frameHeader(&hdr, op, len(p))
 	bufs := net.Buffers{hdr[:n], p} // one writev: header and payload in one segment
 	_, err := bufs.WriteTo(c.c)
 	return err
 }
 
-const smallFrame = 4 << 10
+// writeFrames writes b, whole frames appended by appendFrame, in one write
+// with one deadline: the writer's batch (socket.flush).
+func (c *wsConn) writeFrames(b []byte, timeout time.Duration) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closeSent {
+		return errCloseSent
+	}
+	if err := c.c.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	_, err := c.c.Write(b)
+	return err
+}
 
-var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, smallFrame); return &b }}
+const (
+	smallFrame = 4 << 10
+	// batchMax bounds the frames a socket's writer gathers into one write.
+	batchMax = 32 << 10
+)
+
+var (
+	frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, smallFrame); return &b }}
+	batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, batchMax); return &b }}
+)
 
 // writeClose writes the close frame, once; later calls do nothing.
 func (c *wsConn) writeClose(code ws.StatusCode, reason string, timeout time.Duration) error {

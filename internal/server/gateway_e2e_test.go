@@ -22,7 +22,7 @@ import (
 // overflows its bounded queue and is closed with 4008, while another staff
 // socket keeps receiving every event.
 func TestSlowConsumerIsClosedAndOthersFlow(t *testing.T) {
-	n := startNode(t, "", func(c *server.Config) { c.Gateway.SendQueue = 64 })
+	n := startNode(t, "", func(c *server.Config) { c.Gateway.SendQueue, c.Gateway.StaffSendQueue = 64, 64 })
 	n.seed()
 	alice := n.login("alice@demo.test", "demo-agent-pass")
 	bob := n.login("bob@demo.test", "demo-agent-pass")
