@@ -22,6 +22,10 @@ type ParticipantView struct {
 	Name     string    `json:"name"`
 	JoinedAt time.Time `json:"joined_at"`
 	LeftAt   time.Time `json:"left_at,omitzero"` // zero while in the chat
+	// AvatarURL is the root-relative URL of their profile picture (see
+	// model.AvatarPath), absent when they have none; the widget, on
+	// another origin, prefixes the server's base.
+	AvatarURL string `json:"avatar_url,omitempty"`
 }
 
 // ChatView is a chat with its participants.
@@ -77,7 +81,8 @@ func (s *Service) chatView(ctx context.Context, r store.Reader, chatID int64) (C
 		if err != nil {
 			return ChatView{}, err
 		}
-		v.Participants = append(v.Participants, ParticipantView{UserID: p.UserID, Name: u.Name, JoinedAt: p.JoinedAt, LeftAt: p.LeftAt})
+		v.Participants = append(v.Participants, ParticipantView{UserID: p.UserID, Name: u.Name, JoinedAt: p.JoinedAt, LeftAt: p.LeftAt,
+			AvatarURL: u.AvatarURL})
 	}
 	return v, nil
 }

@@ -89,6 +89,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	handle("GET /api/v1/me", a.staff(a.me))
 	handle("PUT /api/v1/me/availability", a.staff(a.setAvailability))
 	handle("PUT /api/v1/me/capacity", a.staff(a.setCapacity))
+	handle("PUT /api/v1/me/avatar", a.staff(a.setAvatar))
+	handle("DELETE /api/v1/me/avatar", a.staff(a.removeAvatar))
+	handle("GET /api/v1/avatars/{key}", a.avatar) // public: the widget shows it
 	handle("GET /api/v1/me/offers", a.staff(a.myOffers))
 	handle("GET /api/v1/conversations", a.staff(a.listConversations))
 	handle("GET /api/v1/conversations/{id}", a.staff(a.getConversation))
@@ -138,6 +141,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	handle("GET /api/v1/visitor/widget/{key}", a.widgetConfig)
 	handle("POST /api/v1/visitor/conversations/{id}/handoff", a.visitor(a.handoff))
 	handle("POST /api/v1/visitor/identify", a.visitor(a.identify))
+	handle("POST /api/v1/visitor/attributes", a.visitor(a.visitorAttributes))
 	handle("POST /api/v1/visitor/chats", a.visitor(a.requestChat))
 	handle("POST /api/v1/visitor/tickets", a.visitor(a.leaveMessage))
 	handle("GET /api/v1/visitor/conversations", a.visitor(a.visitorConversations))

@@ -417,6 +417,21 @@ type User struct {
 	MissedOffers int       `json:"missed_offers"`          // in a row; reset on join
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	// AvatarKey names the user's profile picture in the blob store ("" for
+	// none); only Tx.SetUserAvatar writes it. AvatarURL is derived from it
+	// by the store (AvatarPath), so every user in JSON carries it.
+	AvatarKey string `json:"-"`
+	AvatarURL string `json:"avatar_url"`
+}
+
+// AvatarPath is the public, root-relative URL of the profile picture stored
+// under key, or "" when key is "". The key is random and changes whenever
+// the picture does, so the URL is cacheable forever and reveals nothing else.
+func AvatarPath(key string) string {
+	if key == "" {
+		return ""
+	}
+	return "/api/v1/avatars/" + key
 }
 
 // AuthSession is a signed-in staff browser. Only the SHA-256 of the token is stored.
@@ -439,7 +454,12 @@ type Contact struct {
 	// user id, or "email:" and the address); empty while unverified.
 	ExternalID string            `json:"external_id,omitempty"`
 	Attributes map[string]string `json:"attributes"`
-	CreatedAt  time.Time         `json:"created_at"`
+	// VisitorAttributes are what the visitor's widget sent without a
+	// verified identity: unverified, shown as such, and kept apart from
+	// Attributes (which only a verified identity sets) so they can never
+	// overwrite them. Nil when none.
+	VisitorAttributes map[string]string `json:"visitor_attributes,omitempty"`
+	CreatedAt         time.Time         `json:"created_at"`
 }
 
 // VisitorSession is one browser of a contact on a site. Only the SHA-256 of

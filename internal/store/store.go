@@ -34,6 +34,9 @@ type Reader interface {
 	GetUser(ctx context.Context, id int64) (model.User, error)
 	GetUserByEmail(ctx context.Context, email string) (model.User, error) // email compared lower-cased
 	ListUsers(ctx context.Context) ([]model.User, error)                  // ordered by id
+	// GetUserByAvatar returns the user whose current avatar is the blob
+	// key; "" or any other key is user_not_found.
+	GetUserByAvatar(ctx context.Context, key string) (model.User, error)
 	// UserSiteIDs returns the sites a user is a member of, ascending.
 	UserSiteIDs(ctx context.Context, userID int64) ([]int64, error)
 
@@ -150,6 +153,10 @@ type Tx interface {
 	// hash, disabled, availability, capacity, max capacity, last offer,
 	// missed offers, updated_at); Load is RecountLoad's.
 	UpdateUser(ctx context.Context, u model.User) error
+	// SetUserAvatar sets a user's AvatarKey ("" removes it) and UpdatedAt;
+	// UpdateUser leaves the key alone, so a profile edit never loses a
+	// picture uploaded meanwhile. user_not_found.
+	SetUserAvatar(ctx context.Context, userID int64, key string, at time.Time) error
 	SetUserSites(ctx context.Context, userID int64, siteIDs []int64) error // replaces
 
 	CreateAuthSession(ctx context.Context, s model.AuthSession) error
@@ -160,7 +167,7 @@ type Tx interface {
 	DeleteExpiredAuthSessions(ctx context.Context, before time.Time) (int64, error)
 
 	CreateContact(ctx context.Context, c *model.Contact) error // sets ID
-	UpdateContact(ctx context.Context, c model.Contact) error  // name, email, phone, external id, attributes
+	UpdateContact(ctx context.Context, c model.Contact) error  // name, email, phone, external id, attributes, visitor attributes
 
 	CreateVisitorSession(ctx context.Context, v *model.VisitorSession) error // sets ID
 	RevokeVisitorSession(ctx context.Context, id int64, at time.Time) error

@@ -114,14 +114,22 @@ func (r *reader) ListSites(ctx context.Context) ([]model.Site, error) {
 
 // userCols are the columns of scanUser, of users aliased u.
 const userCols = "u.id, u.email, u.name, u.role, u.password_hash, u.disabled, u.availability, u.capacity, " +
-	"u.max_capacity, u.load, u.last_offer_at, u.missed_offers, u.created_at, u.updated_at"
+	"u.max_capacity, u.load, u.last_offer_at, u.missed_offers, u.created_at, u.updated_at, u.avatar_key"
 
 func scanUser(s scanner) (model.User, error) {
 	var v model.User
 	err := s.Scan(&v.ID, &v.Email, &v.Name, &v.Role, &v.PasswordHash, &v.Disabled, &v.Availability,
 		&v.Capacity, &v.MaxCapacity, &v.Load, timeCol{&v.LastOfferAt}, &v.MissedOffers,
-		timeCol{&v.CreatedAt}, timeCol{&v.UpdatedAt})
+		timeCol{&v.CreatedAt}, timeCol{&v.UpdatedAt}, &v.AvatarKey)
+	v.AvatarURL = model.AvatarPath(v.AvatarKey)
 	return v, err
+}
+
+func (r *reader) GetUserByAvatar(ctx context.Context, key string) (model.User, error) {
+	if key == "" {
+		return model.User{}, apperr.NotFound("user")
+	}
+	return one(ctx, r.q, "user", scanUser, "SELECT "+userCols+" FROM users u WHERE u.avatar_key = ?"+r.lock, key)
 }
 
 func (r *reader) GetUser(ctx context.Context, id int64) (model.User, error) {
@@ -184,11 +192,15 @@ func (r *reader) GetVisitorSessionByToken(ctx context.Context, tokenHash []byte)
 
 // ---- contacts
 
-const contactCols = "id, site_id, name, email, phone, external_id, attributes, created_at"
+const contactCols = "id, site_id, name, email, phone, external_id, attributes, created_at, visitor_attributes"
 
 func scanContact(s scanner) (model.Contact, error) {
 	var v model.Contact
-	err := s.Scan(&v.ID, &v.SiteID, &v.Name, &v.Email, &v.Phone, &v.ExternalID, stringMapCol{&v.Attributes}, timeCol{&v.CreatedAt})
+	err := s.Scan(&v.ID, &v.SiteID, &v.Name, &v.Email, &v.Phone, &v.ExternalID, stringMapCol{&v.Attributes}, timeCol{&v.CreatedAt},
+		stringMapCol{&v.VisitorAttributes})
+	if len(v.VisitorAttributes) == 0 {
+		v.VisitorAttributes = nil // "none" reads back as it was written
+	}
 	return v, err
 }
 

@@ -202,6 +202,17 @@ func (t *txImpl) UpdateUser(ctx context.Context, u model.User) error {
 	return err
 }
 
+func (t *txImpl) SetUserAvatar(ctx context.Context, userID int64, key string, at time.Time) error {
+	res, err := t.q.exec(ctx, "UPDATE users SET avatar_key = ?, updated_at = ? WHERE id = ?", key, dbTime(at), userID)
+	if err == nil {
+		err = affected(res, "user")
+	}
+	if err != nil && !apperr.IsNotFound(err) {
+		return fmt.Errorf("set user avatar: %w", err)
+	}
+	return err
+}
+
 func (t *txImpl) SetUserSites(ctx context.Context, userID int64, siteIDs []int64) error {
 	if err := mustExistLock(ctx, t.q, "users", "user", userID, t.lock); err != nil {
 		return err
@@ -300,9 +311,14 @@ func (t *txImpl) CreateContact(ctx context.Context, c *model.Contact) error {
 	if err != nil {
 		return fmt.Errorf("create contact: %w", err)
 	}
+	vattrs, err := dbStringMap(c.VisitorAttributes)
+	if err != nil {
+		return fmt.Errorf("create contact: %w", err)
+	}
 	err = queryRow(ctx, t.q,
-		"INSERT INTO contacts (site_id, name, email, phone, external_id, attributes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-		c.SiteID, c.Name, c.Email, c.Phone, c.ExternalID, attrs, dbTime(c.CreatedAt)).Scan(&c.ID)
+		"INSERT INTO contacts (site_id, name, email, phone, external_id, attributes, visitor_attributes, created_at) "+
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+		c.SiteID, c.Name, c.Email, c.Phone, c.ExternalID, attrs, vattrs, dbTime(c.CreatedAt)).Scan(&c.ID)
 	if err != nil {
 		return fmt.Errorf("create contact: %w", err)
 	}
@@ -314,8 +330,13 @@ func (t *txImpl) UpdateContact(ctx context.Context, c model.Contact) error {
 	if err != nil {
 		return fmt.Errorf("update contact: %w", err)
 	}
-	res, err := t.q.exec(ctx, "UPDATE contacts SET name = ?, email = ?, phone = ?, external_id = ?, attributes = ? WHERE id = ?",
-		c.Name, c.Email, c.Phone, c.ExternalID, attrs, c.ID)
+	vattrs, err := dbStringMap(c.VisitorAttributes)
+	if err != nil {
+		return fmt.Errorf("update contact: %w", err)
+	}
+	res, err := t.q.exec(ctx,
+		"UPDATE contacts SET name = ?, email = ?, phone = ?, external_id = ?, attributes = ?, visitor_attributes = ? WHERE id = ?",
+		c.Name, c.Email, c.Phone, c.ExternalID, attrs, vattrs, c.ID)
 	if err == nil {
 		err = affected(res, "contact")
 	}

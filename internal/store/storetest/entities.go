@@ -119,6 +119,41 @@ func testUsers(t *testing.T, s store.Store) {
 		return tx.UpdateUser(ctx, model.User{ID: 987654, Email: "z@example.com"})
 	})
 	wantCode(t, "UpdateUser unknown", err, "user_not_found")
+
+	testUserAvatar(t, s, upd)
+}
+
+// testUserAvatar: SetUserAvatar round trip, lookup by key, and UpdateUser
+// leaving the key alone.
+func testUserAvatar(t *testing.T, s store.Store, u model.User) {
+	ctx := ctxOf(t)
+	_, err := s.GetUserByAvatar(ctx, "")
+	wantCode(t, "GetUserByAvatar empty", err, "user_not_found")
+	const key = "0123456789abcdef0123456789abcdef"
+	inTx(t, s, func(tx store.Tx) error { return tx.SetUserAvatar(ctx, u.ID, key, at(2*time.Hour)) })
+	u.AvatarKey, u.AvatarURL, u.UpdatedAt = key, model.AvatarPath(key), at(2*time.Hour)
+	eq(t, "GetUser with avatar", must[model.User](t, "GetUser")(s.GetUser(ctx, u.ID)), u)
+	eq(t, "GetUserByAvatar", must[model.User](t, "GetUserByAvatar")(s.GetUserByAvatar(ctx, key)), u)
+	if u.AvatarURL != "/api/v1/avatars/"+key {
+		t.Fatalf("AvatarURL = %q", u.AvatarURL)
+	}
+
+	// A profile edit (UpdateUser) does not touch the picture.
+	plain := u
+	plain.AvatarKey, plain.AvatarURL, plain.Name = "", "", "Amazing Grace"
+	inTx(t, s, func(tx store.Tx) error { return tx.UpdateUser(ctx, plain) })
+	u.Name = "Amazing Grace"
+	eq(t, "GetUser after UpdateUser", must[model.User](t, "GetUser")(s.GetUser(ctx, u.ID)), u)
+
+	// Removing it: the old key no longer finds the user.
+	inTx(t, s, func(tx store.Tx) error { return tx.SetUserAvatar(ctx, u.ID, "", at(3*time.Hour)) })
+	u.AvatarKey, u.AvatarURL, u.UpdatedAt = "", "", at(3*time.Hour)
+	eq(t, "GetUser avatar removed", must[model.User](t, "GetUser")(s.GetUser(ctx, u.ID)), u)
+	_, err = s.GetUserByAvatar(ctx, key)
+	wantCode(t, "GetUserByAvatar removed", err, "user_not_found")
+
+	err = txErr(t, s, func(tx store.Tx) error { return tx.SetUserAvatar(ctx, 987654, key, at(0)) })
+	wantCode(t, "SetUserAvatar unknown", err, "user_not_found")
 }
 
 func testUserSites(t *testing.T, s store.Store) {
@@ -234,13 +269,19 @@ func testContacts(t *testing.T, s store.Store) {
 	bare.Attributes = map[string]string{} // nil maps read back empty, not nil
 	eq(t, "GetContact bare", must[model.Contact](t, "GetContact")(s.GetContact(ctx, bare.ID)), bare)
 
-	// UpdateContact writes name, email and attributes.
+	// UpdateContact writes name, email and both kinds of attributes.
 	upd := want
 	upd.Name, upd.Email, upd.Attributes = "Ada King", "countess@example.com", map[string]string{"vip": "yes"}
+	upd.VisitorAttributes = map[string]string{"plan": "free", "cart.items": "3"}
 	upd.CreatedAt = at(time.Hour)
 	inTx(t, s, func(tx store.Tx) error { return tx.UpdateContact(ctx, upd) })
 	upd.CreatedAt = want.CreatedAt
 	eq(t, "GetContact after update", must[model.Contact](t, "GetContact")(s.GetContact(ctx, want.ID)), upd)
+	// Emptied visitor attributes read back as none (nil).
+	upd.VisitorAttributes = map[string]string{}
+	inTx(t, s, func(tx store.Tx) error { return tx.UpdateContact(ctx, upd) })
+	upd.VisitorAttributes = nil
+	eq(t, "GetContact visitor attributes cleared", must[model.Contact](t, "GetContact")(s.GetContact(ctx, want.ID)), upd)
 
 	_, err := s.GetContact(ctx, 987654)
 	wantCode(t, "GetContact unknown", err, "contact_not_found")

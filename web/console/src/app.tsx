@@ -335,7 +335,9 @@ function TopBar({ current, onHelp }: { current: number; onHelp: () => void }) {
       )}
       <button class="btn ghost icon" onClick={onHelp} aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)">?</button>
       <div class="me" title={me.email}>
-        <span class="avatar" aria-hidden="true">{initials(me.name)}</span>
+        {me.avatar_url
+          ? <img class="avatar" src={me.avatar_url} alt="" />
+          : <span class="avatar" aria-hidden="true">{initials(me.name)}</span>}
         <button class="btn ghost" id="signout" onClick={() => void client.signOut()}>Sign out</button>
       </div>
     </header>
@@ -885,6 +887,7 @@ function CustomerPanel({ e, onErr }: { e: Entry; onErr: (s: string) => void }) {
   const presence = store.presenceOf(c.contact_id);
   const chat = e.chat?.chat;
   const attrs = Object.entries(contact?.attributes ?? {});
+  const vattrs = Object.entries(contact?.visitor_attributes ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
   const visits = useVisits(c.contact_id);
   return (
     <aside class="customer" aria-label="Customer">
@@ -900,6 +903,12 @@ function CustomerPanel({ e, onErr }: { e: Entry; onErr: (s: string) => void }) {
           {presence && <><dt>Widget</dt><dd>{presence.minimized ? 'Minimised' : 'Open'}{presence.visible ? '' : ' · tab hidden'}</dd></>}
           <VisitFacts v={visits.v} />
         </dl>
+        {vattrs.length > 0 && (
+          <section class="visitor-attrs" id="customer-visitor-attrs" aria-labelledby="customer-visitor-attrs-title">
+            <h3 id="customer-visitor-attrs-title">Provided by the visitor <span class="muted">(unverified)</span></h3>
+            <dl>{vattrs.map(([k, v]) => (<Fragment key={k}><dt>{k}</dt><dd>{v}</dd></Fragment>))}</dl>
+          </section>
+        )}
       </section>
       <section class="panel">
         <h2 class="panel-head">Ticket <a {...linkProps('t/' + c.id)} id="open-ticket-view" class="small-link">Open ticket view</a></h2>

@@ -486,6 +486,20 @@ class Client {
     return api<TransferTargets>('GET', `/conversations/${id}/transfer-targets`);
   }
 
+  // setAvatar uploads my profile picture; removeAvatar deletes it.
+  async setAvatar(file: File): Promise<void> {
+    const fd = new FormData();
+    fd.append('file', file, file.name || 'avatar');
+    this.meChanged(await api<User>('PUT', '/me/avatar', fd));
+  }
+  async removeAvatar(): Promise<void> {
+    this.meChanged(await api<User>('DELETE', '/me/avatar'));
+  }
+  private meChanged(u: User): void {
+    store.setMe(u);
+    if (this.me) this.me.user = u;
+  }
+
   async setCapacity(capacity: number): Promise<void> {
     const u = await api<User>('PUT', '/me/capacity', { capacity });
     store.setMe(u);

@@ -230,6 +230,58 @@ const permissionText: Record<string, string> = {
   unsupported: 'This browser cannot show desktop notifications.',
 };
 
+const avatarErrors: Record<string, string> = {
+  file_type_not_allowed: 'Choose a PNG, JPEG, GIF or WebP image.',
+  file_too_large: 'The picture is larger than 1 MB: choose a smaller one.',
+  empty_file: 'The file is empty.',
+};
+
+// AvatarControl uploads or removes my profile picture, which customers see
+// next to my name in the chat widget.
+function AvatarControl() {
+  const me = store.me!;
+  const [err, setErr] = useState('');
+  const [busy, setBusy] = useState(false);
+  const run = (p: Promise<void>) => {
+    setBusy(true);
+    setErr('');
+    p.then(
+      () => setBusy(false),
+      (x) => {
+        setBusy(false);
+        setErr(errText(x, avatarErrors));
+      },
+    );
+  };
+  const pick = (e: Event) => {
+    const input = e.currentTarget as HTMLInputElement;
+    const f = input.files?.[0];
+    input.value = ''; // choosing the same file again still uploads
+    if (!f) return;
+    if (f.size > 1 << 20) return setErr(avatarErrors.file_too_large);
+    run(client.setAvatar(f));
+  };
+  return (
+    <section class="panel settings-form" aria-labelledby="prefs-avatar-title">
+      <h2 id="prefs-avatar-title">Profile picture</h2>
+      <div class="pref avatar-pref">
+        {me.avatar_url
+          ? <img class="avatar large" id="prefs-avatar-preview" src={me.avatar_url} alt={`Profile picture of ${me.name}`} />
+          : <span class="avatar large" id="prefs-avatar-preview" aria-hidden="true">{me.name.split(/\s+/).map((w) => w.charAt(0)).join('').slice(0, 2).toUpperCase()}</span>}
+        <label class="btn small">
+          {me.avatar_url ? 'Change picture' : 'Upload picture'}
+          <input type="file" id="prefs-avatar-file" class="sr-only" accept="image/png,image/jpeg,image/gif,image/webp" disabled={busy} onChange={pick} />
+        </label>
+        {me.avatar_url && (
+          <button type="button" class="btn ghost small" id="prefs-avatar-remove" disabled={busy} onClick={() => run(client.removeAvatar())}>Remove</button>
+        )}
+        <span class="hint">Customers see it next to your name in the chat widget. PNG, JPEG, GIF or WebP, up to 1 MB.</span>
+      </div>
+      {err && <p class="form-error" role="alert" id="prefs-avatar-error">{err}</p>}
+    </section>
+  );
+}
+
 export function PreferencesScreen() {
   const p = prefs();
   const [capErr, setCapErr] = useState('');
@@ -259,6 +311,7 @@ export function PreferencesScreen() {
         <h1 id="prefs-title">Preferences</h1>
         <p class="muted">Notification and sound settings are kept in this browser for your account; capacity is saved with your account.</p>
       </div>
+      <AvatarControl />
       <section class="panel settings-form" aria-labelledby="prefs-chats-title">
         <h2 id="prefs-chats-title">Capacity</h2>
         <div class="pref">

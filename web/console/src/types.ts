@@ -16,6 +16,7 @@ export interface User {
   max_capacity: number; // the most an admin lets me set
   load: number; // chats I am in plus exclusive offers I have not answered
   missed_offers: number;
+  avatar_url?: string; // root-relative; empty when none
 }
 
 export interface Me {
@@ -84,6 +85,7 @@ export interface Participant {
   name: string;
   joined_at: string;
   left_at?: string;
+  avatar_url?: string; // root-relative; absent when none
 }
 
 export interface ChatView {
@@ -97,7 +99,8 @@ export interface Contact {
   name: string;
   email: string;
   phone?: string; // E.164, when known (SMS / WhatsApp)
-  attributes: Record<string, string> | null;
+  attributes: Record<string, string> | null; // from a verified identity
+  visitor_attributes?: Record<string, string>; // sent by the widget, unverified
   created_at: string;
 }
 

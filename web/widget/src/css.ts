@@ -13,6 +13,7 @@ export const CSS = `
 .h .t span{font-size:12px;opacity:.9}
 .av{flex:none;width:36px;height:36px;border-radius:50%;background:rgba(255,255,255,.25);display:grid;place-items:center;font-weight:700}
 .av svg{width:20px;height:20px;fill:currentColor}
+.av img{width:100%;height:100%;border-radius:50%;object-fit:cover}
 .eb{flex:none;background:rgba(255,255,255,.18);border:0;color:inherit;border-radius:6px;padding:5px 9px;font-size:12px;font-weight:600}
 .eb:hover{background:rgba(255,255,255,.3)}
 .ib{flex:none;background:none;border:0;color:inherit;width:32px;height:32px;border-radius:6px;display:grid;place-items:center;padding:0}

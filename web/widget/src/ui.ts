@@ -227,6 +227,8 @@ function mount(ctx: MountContext): UIHandle {
   const title = h("b");
   const sub = h("span");
   const avatar = h("div", { class: "av", "aria-hidden": "true" });
+  let avSrc = ""; // the photo the header shows, "" for initials
+  const avBroken = new Set<string>(); // photos that failed to load
   const endBtn = h("button", { type: "button", class: "eb" });
   const minBtn = h("button", { type: "button", class: "ib", "aria-label": "" }, icon(ICONS.close));
   const header = h("div", { class: "h" }, avatar, h("div", { class: "t" }, title, sub), endBtn, minBtn);
@@ -361,15 +363,32 @@ function mount(ctx: MountContext): UIHandle {
   function draw() {
     const a = agent();
     title.textContent = a ? a.name : t("title");
-    avatar.textContent = a
-      ? a.name
-          .split(/\s+/)
-          .map((w) => w.charAt(0))
-          .join("")
-          .slice(0, 2)
-          .toUpperCase()
-      : "";
-    if (!a) avatar.append(icon(ICONS.chat));
+    // The agent's photo when they have one (the server gives a root-relative
+    // URL: the widget is on another origin), else their initials; a photo
+    // that fails to load falls back to initials for good.
+    const u = a && a.avatar_url;
+    const src = u && u[0] === "/" && !avBroken.has(u) ? base + u : "";
+    if (src && a) {
+      if (src !== avSrc) {
+        const img = h("img", { src, alt: a.name });
+        img.onerror = () => {
+          avBroken.add(u!);
+          draw();
+        };
+        avatar.replaceChildren(img);
+      } else (avatar.firstChild as HTMLImageElement).alt = a.name;
+    } else {
+      avatar.textContent = a
+        ? a.name
+            .split(/\s+/)
+            .map((w) => w.charAt(0))
+            .join("")
+            .slice(0, 2)
+            .toUpperCase()
+        : "";
+      if (!a) avatar.append(icon(ICONS.chat));
+    }
+    avSrc = src;
     sub.textContent = fatal || (closed() && !live()) ? "" : a && ws && authed ? t("online") : t("subtitle");
     endBtn.hidden = !live() || !conv;
 
@@ -1136,6 +1155,7 @@ function mount(ctx: MountContext): UIHandle {
     // The page's signed identity first, so that the socket authenticates
     // as that person (their conversations, their name on the chat).
     await verify();
+    sendAttrs();
     if (ws || stopped) return;
     const s = new WebSocket(base.replace(/^http/, "ws") + "/ws/visitor");
     ws = s;
@@ -1221,6 +1241,28 @@ function mount(ctx: MountContext): UIHandle {
       render();
     }
     return c;
+  }
+  // Attributes without a signed identity go to the server as the visitor's
+  // own, unverified (staff see them marked so), unless the site requires
+  // verification; once per token and set of attributes, again after a
+  // failure that a later call may not repeat.
+  let aKey = "";
+  function sendAttrs() {
+    const a = identity.attributes;
+    const tk = token;
+    const k = tk + JSON.stringify(a);
+    if (identity.hash || !a || !tk || info.identity_required || k === aKey) return;
+    aKey = k;
+    fetch(api + "/attributes", {
+      method: "POST",
+      headers: { Authorization: "Bearer " + tk, "Content-Type": "application/json" },
+      body: JSON.stringify({ attributes: a }),
+    })
+      .then(async (r) => {
+        if (r.status == 401 || r.status > 499) aKey = "";
+        else if (!r.ok) console.warn("Switchboard('attributes') refused: " + (await r.json()).code);
+      })
+      .catch(() => (aKey = ""));
   }
   function unverify() {
     verified = false;
@@ -1572,6 +1614,7 @@ function mount(ctx: MountContext): UIHandle {
       // A socket authenticated as someone else: connect again, as the
       // verified person (their conversations); else what waited for it goes.
       verify().then((c) => (c && ws && c !== contactId ? redial() : flush()));
+      sendAttrs();
     },
     config(c) {
       cfg = c;
