@@ -34,7 +34,7 @@ import (
 
 // Options tune the gateway. Zero values take the defaults.
 type Options struct {
-	SendQueue      int           // frames queued per visitor socket before it is closed as slow; default 1024
+	SendQueue int // frames queued per visitor socket before it is closed as slow; default 1024
 	// StaffSendQueue is the same for staff sockets; default 8 × SendQueue.
 	// They are few, and each hears its sites' events (every chat's start,
 	// joins, queue moves), so a burst of new chats must not close an agent's
