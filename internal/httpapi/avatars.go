@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"time"
 
-	"switchboard/internal/apperr"
 	"switchboard/internal/chat"
 )
 
@@ -18,28 +17,13 @@ func (a *API) setAvatar(w http.ResponseWriter, r *http.Request) {
 	// The blob store refuses a picture over the limit as file_too_large; this
 	// only bounds everything else a client might send around it.
 	r.Body = http.MaxBytesReader(w, r.Body, chat.MaxAvatarBytes+avatarBodySlack)
-	mr, err := r.MultipartReader()
+	part, err := filePart(r)
 	if err != nil {
-		WriteProblem(w, r, apperr.New(apperr.KindInvalid, "unsupported_media_type", "send the picture as multipart/form-data in the field \"file\""))
+		WriteProblem(w, r, err)
 		return
 	}
-	for {
-		part, err := mr.NextPart()
-		if err != nil {
-			WriteProblem(w, r, apperr.Invalid("file_missing", "no \"file\" field in the form"))
-			return
-		}
-		if part.FormName() != "file" {
-			continue
-		}
-		u, err := a.chat.SetAvatar(r.Context(), actorFrom(r), part.FileName(), part)
-		if err != nil {
-			WriteProblem(w, r, err)
-			return
-		}
-		WriteJSON(w, http.StatusOK, u)
-		return
-	}
+	u, err := a.chat.SetAvatar(r.Context(), actorFrom(r), part.FileName(), part)
+	respond(w, r, u, err)
 }
 
 func (a *API) removeAvatar(w http.ResponseWriter, r *http.Request) {

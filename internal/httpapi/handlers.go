@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"strings"
 
@@ -108,11 +109,16 @@ func idBody[Req, Res any](w http.ResponseWriter, r *http.Request, fn func(id int
 }
 
 func respond(w http.ResponseWriter, r *http.Request, v any, err error) {
+	respondStatus(w, r, http.StatusOK, v, err)
+}
+
+// respondStatus answers v with status, or the problem err describes.
+func respondStatus(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
 	if err != nil {
 		WriteProblem(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, v)
+	WriteJSON(w, status, v)
 }
 
 func (a *API) listConversations(w http.ResponseWriter, r *http.Request) {
@@ -293,27 +299,30 @@ func (a *API) upload(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, err)
 		return
 	}
+	part, err := filePart(r)
+	if err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
+	att, err := a.chat.Upload(r.Context(), actorFrom(r), id, part.FileName(), part)
+	respondStatus(w, r, http.StatusCreated, att, err)
+}
+
+// filePart returns the multipart/form-data field "file" of r, positioned to
+// be streamed (nothing is buffered); the fields before it are skipped.
+func filePart(r *http.Request) (*multipart.Part, error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
-		WriteProblem(w, r, apperr.New(apperr.KindInvalid, "unsupported_media_type", "send the file as multipart/form-data in the field \"file\""))
-		return
+		return nil, apperr.New(apperr.KindInvalid, "unsupported_media_type", "send the file as multipart/form-data in the field \"file\"")
 	}
 	for {
 		part, err := mr.NextPart()
 		if err != nil {
-			WriteProblem(w, r, apperr.Invalid("file_missing", "no \"file\" field in the form"))
-			return
+			return nil, apperr.Invalid("file_missing", "no \"file\" field in the form")
 		}
-		if part.FormName() != "file" {
-			continue
+		if part.FormName() == "file" {
+			return part, nil
 		}
-		att, err := a.chat.Upload(r.Context(), actorFrom(r), id, part.FileName(), part)
-		if err != nil {
-			WriteProblem(w, r, err)
-			return
-		}
-		WriteJSON(w, http.StatusCreated, att)
-		return
 	}
 }
 
