@@ -2,18 +2,13 @@ package chat_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
-	neturl "net/url"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
-
-	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"switchboard/internal/blob"
 	"switchboard/internal/bus"
@@ -22,6 +17,7 @@ import (
 	"switchboard/internal/model"
 	"switchboard/internal/store"
 	"switchboard/internal/store/sqlstore"
+	"switchboard/internal/store/sqlstore/pgtest"
 )
 
 // raceNode is one chat service (a node) on a shared store.
@@ -193,34 +189,7 @@ func TestAssignmentRaceSQLite(t *testing.T) {
 // TestAssignmentRacePostgresTwoNodes runs the race on two stores (two
 // writers, as two server instances have) sharing one PostgreSQL database.
 func TestAssignmentRacePostgresTwoNodes(t *testing.T) {
-	admin := os.Getenv("SWITCHBOARD_TEST_POSTGRES")
-	if admin == "" {
-		if os.Getenv("SWITCHBOARD_TEST_STRICT") == "1" {
-			t.Fatal("SWITCHBOARD_TEST_POSTGRES not set (strict mode)")
-		}
-		t.Skip("SWITCHBOARD_TEST_POSTGRES not set")
-	}
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	name := fmt.Sprintf("sbtest_chat_%d", time.Now().UnixNano())
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if db, err := sql.Open("pgx", admin); err == nil {
-			_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-			db.Close()
-		}
-	})
-	u, err := neturl.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	dsn := u.String()
+	dsn := pgtest.NewDatabase(t)
 	ctx := context.Background()
 	if _, err := sqlstore.MigratePostgres(ctx, dsn, sqlstore.PostgresOptions{}); err != nil {
 		t.Fatal(err)

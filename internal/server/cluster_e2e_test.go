@@ -3,12 +3,9 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"net"
 	"net/http"
-	neturl "net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +15,7 @@ import (
 
 	"switchboard/internal/server"
 	"switchboard/internal/store/sqlstore"
+	"switchboard/internal/store/sqlstore/pgtest"
 )
 
 // twoNodeChat starts two nodes sharing dir and the NATS server at url, a
@@ -125,35 +123,7 @@ func TestTwoNodesOverNATS(t *testing.T) {
 // SWITCHBOARD_TEST_POSTGRES, migrates it, and drops it afterwards.
 func postgresDB(t *testing.T) string {
 	t.Helper()
-	admin := os.Getenv("SWITCHBOARD_TEST_POSTGRES")
-	if admin == "" {
-		if os.Getenv("SWITCHBOARD_TEST_STRICT") == "1" {
-			t.Fatal("SWITCHBOARD_TEST_POSTGRES not set (strict mode)")
-		}
-		t.Skip("SWITCHBOARD_TEST_POSTGRES not set")
-	}
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	name := fmt.Sprintf("sbtest_server_%d", time.Now().UnixNano())
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", admin)
-		if err == nil {
-			_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-			db.Close()
-		}
-	})
-	u, err := neturl.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	dsn := u.String()
+	dsn := pgtest.NewDatabase(t)
 	if _, err := sqlstore.MigratePostgres(context.Background(), dsn, sqlstore.PostgresOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -6,12 +6,13 @@ import (
 
 	"switchboard/internal/blob"
 	"switchboard/internal/blob/blobtest"
+	"switchboard/internal/store/sqlstore/pgtest"
 )
 
 func TestPostgresBlobsContract(t *testing.T) {
-	pgAdminDSN(t)
+	pgtest.AdminDSN(t)
 	blobtest.Run(t, func(t *testing.T) (blob.Store, func() int) {
-		dsn := newPGDatabase(t)
+		dsn := pgtest.NewDatabase(t)
 		openPG(t, dsn, PostgresOptions{}) // migrates
 		// Small chunks, so every test crosses chunk boundaries.
 		b, err := OpenPostgresBlobs(context.Background(), dsn, BlobOptions{ChunkSize: 64 << 10})

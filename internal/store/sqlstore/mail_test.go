@@ -14,6 +14,7 @@ import (
 	"switchboard/internal/apperr"
 	"switchboard/internal/model"
 	"switchboard/internal/store"
+	"switchboard/internal/store/sqlstore/pgtest"
 )
 
 // enqueueMails queues n mails of conv, all due at due, with keys prefix-i.
@@ -277,7 +278,7 @@ func TestPostgresEnqueueDuplicateAcrossNodes(t *testing.T) {
 // disabled, as on a large outbox, the claim reads outbox_due in order.
 func TestPostgresClaimDueMailUsesIndex(t *testing.T) {
 	ctx := context.Background()
-	s := openPG(t, newPGDatabase(t), PostgresOptions{})
+	s := openPG(t, pgtest.NewDatabase(t), PostgresOptions{})
 	conn, err := s.r.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)

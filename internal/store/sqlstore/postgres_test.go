@@ -2,14 +2,11 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,100 +19,12 @@ import (
 	"switchboard/internal/apperr"
 	"switchboard/internal/model"
 	"switchboard/internal/store"
+	"switchboard/internal/store/sqlstore/pgtest"
 	"switchboard/internal/store/storetest"
 )
 
-// The PostgreSQL tests run against the server named by SWITCHBOARD_TEST_POSTGRES
-// (an admin DSN, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable).
-// Each test creates its own database, sbtest_<random>, and drops it when done.
-// Without the variable they skip, unless SWITCHBOARD_TEST_STRICT=1 (CI), where
-// they fail: a green run can never come from skipping.
-const (
-	pgEnv     = "SWITCHBOARD_TEST_POSTGRES"
-	strictEnv = "SWITCHBOARD_TEST_STRICT"
-)
-
-func pgAdminDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv(pgEnv)
-	if dsn == "" {
-		if os.Getenv(strictEnv) == "1" {
-			t.Fatalf("%s not set (and %s=1: PostgreSQL tests may not be skipped)", pgEnv, strictEnv)
-		}
-		t.Skip(pgEnv + " not set")
-	}
-	return dsn
-}
-
-var pgAdmin struct {
-	once sync.Once
-	db   *sql.DB
-	err  error
-}
-
-// pgAdminDB is a small pool on the admin DSN, shared by the tests.
-func pgAdminDB(t testing.TB) *sql.DB {
-	t.Helper()
-	dsn := pgAdminDSN(t)
-	pgAdmin.once.Do(func() {
-		pgAdmin.db, pgAdmin.err = sql.Open("pgx", dsn)
-		if pgAdmin.err == nil {
-			pgAdmin.db.SetMaxOpenConns(4)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			pgAdmin.err = pgAdmin.db.PingContext(ctx)
-		}
-	})
-	if pgAdmin.err != nil {
-		t.Fatalf("PostgreSQL admin connection (%s): %v", pgEnv, pgAdmin.err)
-	}
-	return pgAdmin.db
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// withDatabase returns dsn with its database replaced by name.
-func withDatabase(t testing.TB, dsn, name string) string {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("%s is not a URL: %v", pgEnv, err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
-
-// newPGDatabase creates an empty database, dropped when the test ends, and
-// returns its DSN.
-func newPGDatabase(t testing.TB) string {
-	t.Helper()
-	admin := pgAdminDB(t)
-	name := "sbtest_" + randomHex(8)
-	ctx := context.Background()
-	var err error
-	for attempt := range 5 {
-		if _, err = admin.ExecContext(ctx, "CREATE DATABASE "+name); err == nil {
-			break
-		}
-		// Concurrent CREATE DATABASE can collide on template1.
-		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("CREATE DATABASE %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("DROP DATABASE %s: %v", name, err)
-		}
-	})
-	return withDatabase(t, pgAdminDSN(t), name)
-}
+// The PostgreSQL tests run against the server named by SWITCHBOARD_TEST_POSTGRES;
+// each creates its own database and drops it when done (package pgtest).
 
 // openPG opens a store on dsn, migrating it, closed when the test ends.
 func openPG(t testing.TB, dsn string, opts PostgresOptions) *Store {
@@ -137,27 +46,27 @@ func openPG(t testing.TB, dsn string, opts PostgresOptions) *Store {
 }
 
 func TestPostgresContract(t *testing.T) {
-	pgAdminDSN(t)
+	pgtest.AdminDSN(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return openPG(t, newPGDatabase(t), PostgresOptions{MaxConns: 4})
+		return openPG(t, pgtest.NewDatabase(t), PostgresOptions{MaxConns: 4})
 	})
 }
 
 // The contract again with batches of one: group commit must not be what
 // makes the suite pass.
 func TestPostgresContractNoBatching(t *testing.T) {
-	pgAdminDSN(t)
+	pgtest.AdminDSN(t)
 	if testing.Short() {
 		t.Skip("short")
 	}
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return openPG(t, newPGDatabase(t), PostgresOptions{MaxConns: 1, MaxBatch: 1})
+		return openPG(t, pgtest.NewDatabase(t), PostgresOptions{MaxConns: 1, MaxBatch: 1})
 	})
 }
 
 func TestPostgresReopenKeepsDataAndEpoch(t *testing.T) {
 	ctx := context.Background()
-	dsn := newPGDatabase(t)
+	dsn := pgtest.NewDatabase(t)
 	s, err := OpenPostgres(ctx, dsn, PostgresOptions{Logger: quiet, Migrate: true})
 	if err != nil {
 		t.Fatal(err)
@@ -201,19 +110,19 @@ func TestPostgresReopenKeepsDataAndEpoch(t *testing.T) {
 	}
 
 	// Another database has another epoch.
-	other := openPG(t, newPGDatabase(t), PostgresOptions{})
+	other := openPG(t, pgtest.NewDatabase(t), PostgresOptions{})
 	if other.Epoch() == epoch {
 		t.Errorf("two databases share the epoch %q", epoch)
 	}
 }
 
 func TestPostgresAppendUnknownReferences(t *testing.T) {
-	testAppendUnknownReferences(t, openPG(t, newPGDatabase(t), PostgresOptions{}))
+	testAppendUnknownReferences(t, openPG(t, pgtest.NewDatabase(t), PostgresOptions{}))
 }
 
 func TestPostgresMigrateCommand(t *testing.T) {
 	ctx := context.Background()
-	dsn := newPGDatabase(t)
+	dsn := pgtest.NewDatabase(t)
 
 	// serve opens without Migrate: an empty database is refused with a hint.
 	_, err := OpenPostgres(ctx, dsn, PostgresOptions{Logger: quiet})
@@ -250,7 +159,7 @@ func TestPostgresMigrateCommand(t *testing.T) {
 
 func TestPostgresRefusesNewerSchema(t *testing.T) {
 	ctx := context.Background()
-	dsn := newPGDatabase(t)
+	dsn := pgtest.NewDatabase(t)
 	s, err := OpenPostgres(ctx, dsn, PostgresOptions{Logger: quiet, Migrate: true})
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +189,7 @@ func TestPostgresRefusesNewerSchema(t *testing.T) {
 }
 
 func TestPostgresMigrationsUpDown(t *testing.T) {
-	dsn := newPGDatabase(t)
+	dsn := pgtest.NewDatabase(t)
 	cfg, err := postgresConfig(dsn, PostgresOptions{}.withDefaults())
 	if err != nil {
 		t.Fatal(err)
@@ -302,7 +211,7 @@ func show(t *testing.T, db *sql.DB, name string) string {
 
 func TestPostgresConnections(t *testing.T) {
 	// No InTx yet: the writer pool's one connection is still free to query.
-	s := openPG(t, newPGDatabase(t), PostgresOptions{MaxConns: 3})
+	s := openPG(t, pgtest.NewDatabase(t), PostgresOptions{MaxConns: 3})
 	for _, c := range []struct {
 		db         *sql.DB
 		name, want string
@@ -330,7 +239,7 @@ func TestPostgresConnections(t *testing.T) {
 		t.Errorf("write on the reader pool succeeded")
 	}
 	// A DSN's own statement_timeout is kept when the option is zero.
-	dsn := newPGDatabase(t)
+	dsn := pgtest.NewDatabase(t)
 	u, _ := url.Parse(dsn)
 	q := u.Query()
 	q.Set("statement_timeout", "1234")
@@ -343,7 +252,7 @@ func TestPostgresConnections(t *testing.T) {
 
 func TestPostgresStatementTimeout(t *testing.T) {
 	ctx := context.Background()
-	s := openPG(t, newPGDatabase(t), PostgresOptions{StatementTimeout: 200 * time.Millisecond})
+	s := openPG(t, pgtest.NewDatabase(t), PostgresOptions{StatementTimeout: 200 * time.Millisecond})
 	if got := show(t, s.r, "statement_timeout"); got != "200ms" {
 		t.Fatalf("statement_timeout = %q, want 200ms", got)
 	}
@@ -424,7 +333,7 @@ func silentServer(t *testing.T) string {
 }
 
 func TestPostgresOpenFailsFast(t *testing.T) {
-	dsn := pgAdminDSN(t)
+	dsn := pgtest.AdminDSN(t)
 	ctx := context.Background()
 	silent := silentServer(t)
 	for _, c := range []struct {
@@ -440,7 +349,7 @@ func TestPostgresOpenFailsFast(t *testing.T) {
 			opts: PostgresOptions{ConnectTimeout: 300 * time.Millisecond}, unavailable: true, mention: silent},
 		{name: "server never answers, timeout in the DSN", dsn: "postgres://postgres@" + silent + "/x?sslmode=disable&connect_timeout=1",
 			unavailable: true, mention: silent},
-		{name: "no such database", dsn: withDatabase(t, dsn, "sbtest_does_not_exist_"+randomHex(4)), mention: "does not exist"},
+		{name: "no such database", dsn: pgtest.WithDatabase(t, dsn, fmt.Sprintf("sbtest_does_not_exist_%d", time.Now().UnixNano())), mention: "does not exist"},
 		{name: "not a URL", dsn: "host=127.0.0.1 dbname=x", mention: "postgres:// URL"},
 		{name: "bad URL", dsn: "postgres://postgres@127.0.0.1:5432/x?connect_timeout=abc", mention: "invalid DSN"},
 	} {
@@ -480,7 +389,7 @@ func TestPostgresOpenFailsFast(t *testing.T) {
 // failure would, and waits until it is gone.
 func terminate(t *testing.T, pid int) error {
 	var ok bool
-	if err := pgAdminDB(t).QueryRow("SELECT pg_terminate_backend($1, 5000)", pid).Scan(&ok); err != nil || !ok {
+	if err := pgtest.AdminDB(t).QueryRow("SELECT pg_terminate_backend($1, 5000)", pid).Scan(&ok); err != nil || !ok {
 		return fmt.Errorf("pg_terminate_backend(%d) = %v, %v", pid, ok, err)
 	}
 	return nil
@@ -488,7 +397,7 @@ func terminate(t *testing.T, pid int) error {
 
 func TestPostgresConnectionLoss(t *testing.T) {
 	ctx := context.Background()
-	s := openPG(t, newPGDatabase(t), PostgresOptions{})
+	s := openPG(t, pgtest.NewDatabase(t), PostgresOptions{})
 	_, conv := fixture(t, s)
 
 	// The connection dies in the middle of a transaction: the caller gets
@@ -550,7 +459,7 @@ func TestPostgresConnectionLoss(t *testing.T) {
 // twoNodes opens two stores on one database: two Switchboard nodes.
 func twoNodes(t *testing.T) (a, b *Store) {
 	t.Helper()
-	dsn := newPGDatabase(t)
+	dsn := pgtest.NewDatabase(t)
 	a = openPG(t, dsn, PostgresOptions{MaxConns: 4})
 	b = openPG(t, dsn, PostgresOptions{MaxConns: 4})
 	if a.Epoch() != b.Epoch() {
@@ -682,7 +591,7 @@ func waitForLockWait(t *testing.T, s *Store) {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		var n int
-		err := pgAdminDB(t).QueryRow("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+		err := pgtest.AdminDB(t).QueryRow("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
 			db).Scan(&n)
 		if err != nil {
 			t.Fatal(err)
@@ -879,7 +788,7 @@ func TestPostgresDeadlockRetried(t *testing.T) {
 // lookups (with sequential scans disabled, as on a large table).
 func TestPostgresHotQueriesUseIndexes(t *testing.T) {
 	ctx := context.Background()
-	s := openPG(t, newPGDatabase(t), PostgresOptions{})
+	s := openPG(t, pgtest.NewDatabase(t), PostgresOptions{})
 	conn, err := s.r.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -953,7 +862,7 @@ func TestPostgresClassify(t *testing.T) {
 
 func benchPG(b *testing.B, opts PostgresOptions) *Store {
 	b.Helper()
-	return openPG(b, newPGDatabase(b), opts)
+	return openPG(b, pgtest.NewDatabase(b), opts)
 }
 
 // BenchmarkAppendMessagePostgres: one writer, one message per InTx, one

@@ -11,6 +11,7 @@ import (
 
 	"switchboard/internal/model"
 	"switchboard/internal/store"
+	"switchboard/internal/store/sqlstore/pgtest"
 )
 
 // routingPlanCase is a routing read that runs on every routing decision,
@@ -87,7 +88,7 @@ func TestRoutingQueriesUseIndexes(t *testing.T) {
 // index ranges.
 func TestPostgresRoutingQueriesUseIndexes(t *testing.T) {
 	ctx := context.Background()
-	s := openPG(t, newPGDatabase(t), PostgresOptions{})
+	s := openPG(t, pgtest.NewDatabase(t), PostgresOptions{})
 	conn, err := s.r.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
