@@ -138,6 +138,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.NodeID, "node-id", "", "name of this node in logs and events (default hostname-pid)")
 	fs.StringVar(&cfg.StoreURL, "store", "", "database: empty for SQLite in --data, or postgres://user@host/db (run migrate first)")
 	fs.IntVar(&cfg.StoreBatch, "store-batch", 0, "group commit: most writes committed in one transaction (0: 256 on SQLite, 64 on PostgreSQL)")
+	fs.IntVar(&cfg.StoreWriters, "store-writers", 0, "PostgreSQL: write connections committing batches side by side (0: 4; SQLite always has one)")
 	fs.StringVar(&cfg.BusURL, "bus", "", "event bus between nodes: empty for one node, or nats://host:4222")
 	fs.StringVar(&cfg.BusSubject, "bus-subject", "switchboard.events", "NATS subject the nodes share")
 	fs.StringVar(&cfg.Blobs, "blobs", "", "where attachments live: fs (--data/blobs) or db (PostgreSQL, shared by every node); default db with --store postgres, fs otherwise")

@@ -176,6 +176,9 @@ func (s *Service) Send(ctx context.Context, a Actor, in SendInput) (model.Messag
 		return model.Message{}, err
 	}
 	var out model.Message
+	// One conversation's messages commit on one writer (PostgreSQL), in
+	// the order they were sent, without waiting on each other's locks.
+	ctx = store.WithAffinity(ctx, in.ConversationID)
 	err = s.st.InTx(ctx, func(tx store.Tx) error {
 		// A refused check may be a retry of a message that was accepted
 		// before the state changed (the chat ended since): answer a retry

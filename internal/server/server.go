@@ -46,6 +46,9 @@ type Config struct {
 	// committed together in one database transaction (default 256 on
 	// SQLite, 64 on PostgreSQL).
 	StoreBatch int
+	// StoreWriters is how many write connections a PostgreSQL store
+	// commits on side by side (0: the store's default, 4). SQLite has one.
+	StoreWriters int
 	// BusURL selects the event bus between nodes: "" for in-process (one
 	// node), or a NATS URL ("nats://host:4222", comma-separated for a
 	// cluster) to run several nodes.
@@ -302,7 +305,7 @@ func openStore(ctx context.Context, cfg Config) (*sqlstore.Store, error) {
 	if batch <= 0 {
 		batch = 64
 	}
-	st, err := sqlstore.OpenPostgres(ctx, cfg.StoreURL, sqlstore.PostgresOptions{Logger: cfg.Logger, MaxBatch: batch})
+	st, err := sqlstore.OpenPostgres(ctx, cfg.StoreURL, sqlstore.PostgresOptions{Logger: cfg.Logger, MaxBatch: batch, Writers: cfg.StoreWriters})
 	if errors.Is(err, sqlstore.ErrSchemaTooOld) {
 		return nil, fmt.Errorf("open store: %w: run `switchboard migrate --store ...` first", err)
 	}

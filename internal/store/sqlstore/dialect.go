@@ -49,6 +49,12 @@ type dialect struct {
 	// RELEASE, ROLLBACK TO) may be sent together, unprepared, in one round
 	// trip. Worth it over a network; SQLite runs in-process.
 	chainControl bool
+	// optimistic: a batch first runs its calls without savepoints, one
+	// round trip per statement instead of two and no subtransactions; if
+	// a call then fails after writing (or a statement fails, which aborts
+	// a PostgreSQL transaction), the batch is rolled back and run again
+	// with a savepoint per call (see writer.runBatch).
+	optimistic bool
 
 	// rowLock is appended to a SELECT of rows that the write transaction
 	// reads in order to change them (read-modify-write): " FOR NO KEY

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -214,6 +215,9 @@ type callState struct {
 	// retry: a statement met a deadlock or serialisation failure; the call
 	// is worth running again in a fresh transaction.
 	retry bool
+	// wrote: the call ran a statement that may have written (anything but
+	// a plain SELECT), so failing it needs its writes undone.
+	wrote bool
 }
 
 // check records what err means for the call and classifies it.
@@ -248,6 +252,9 @@ func (q txQ) exec(ctx context.Context, query string, args ...any) (sql.Result, e
 	if err != nil {
 		return nil, err
 	}
+	if q.st != nil {
+		q.st.wrote = true
+	}
 	res, err := q.w.exec(ctx, query, args...)
 	return res, q.check(err)
 }
@@ -257,8 +264,18 @@ func (q txQ) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 	if err != nil {
 		return nil, err
 	}
+	if q.st != nil && !isSelect(query) {
+		q.st.wrote = true
+	}
 	rows, err := q.w.query(ctx, query, args...)
 	return rows, q.check(err)
+}
+
+// isSelect reports whether query is a plain SELECT (a locking one included:
+// its locks only last until the batch ends), which writes nothing.
+func isSelect(query string) bool {
+	query = strings.TrimLeft(query, " \t\n")
+	return len(query) >= 6 && strings.EqualFold(query[:6], "SELECT")
 }
 
 // row is like *sql.Row, for a queryer.

@@ -343,7 +343,7 @@ func TestCloseFinishesQueuedWork(t *testing.T) {
 	}
 	// Wait until every call is queued, then close while they wait.
 	deadline := time.Now().Add(10 * time.Second)
-	for len(s.queue) < queued && time.Now().Before(deadline) {
+	for s.queued() < queued && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	closed := make(chan error, 1)
@@ -465,7 +465,7 @@ func TestGoexitInFnIsContained(t *testing.T) {
 			})
 			results[i] <- res{m, err}
 		}()
-		for len(s.queue) < i+1 {
+		for s.queued() < i+1 {
 			time.Sleep(time.Millisecond)
 		}
 	}
@@ -517,7 +517,7 @@ func TestGroupCommitBatches(t *testing.T) {
 			}
 		}()
 	}
-	for len(s.queue) < 8 {
+	for s.queued() < 8 {
 		time.Sleep(time.Millisecond)
 	}
 	close(release)

@@ -17,8 +17,10 @@
 // Reads outside a transaction use a separate pool of read-only connections
 // and see committed data only (WAL lets them run beside the writer).
 //
-// With PostgreSQL each node of a cluster runs its own Store, so its own
-// writer; postgres.go explains how they stay correct together.
+// With PostgreSQL a Store has several such writers, each with its own
+// connection, and each node of a cluster runs its own Store; batches there
+// are optimistic (no savepoints unless a call fails). postgres.go explains
+// how the writers stay correct together.
 package sqlstore
 
 import (
@@ -70,21 +72,19 @@ type Store struct {
 	// Write queue. mu guards closed and the Add side of senders, so that
 	// Close can wait for every InTx that got past the closed check to hand
 	// its request over before the queue is closed.
-	mu          sync.RWMutex
-	closed      bool
-	senders     sync.WaitGroup
-	queue       chan *request
-	pending     []*request  // writer-owned: requests to retry in a fresh transaction
-	wc          *writerConn // writer-owned: the write connection, nil until needed
-	cur         *batchState // writer-owned: the batch in progress
-	queueClosed bool        // writer-owned: queue closed and drained
-	writerDone  chan struct{}
-	closeOnce   sync.Once
-	closeErr    error
+	mu        sync.RWMutex
+	closed    bool
+	senders   sync.WaitGroup
+	writers   []*writer
+	next      atomic.Uint64 // round robin of calls without affinity
+	turns     *turns        // callbacks in commit order across writers; nil with one
+	closeOnce sync.Once
+	closeErr  error
 
 	batches atomic.Int64 // committed or failed database transactions
 	calls   atomic.Int64 // InTx functions run in them
 	retries atomic.Int64 // InTx functions run again after a deadlock or serialisation failure
+	redos   atomic.Int64 // optimistic batches run again with savepoints
 }
 
 var _ store.Store = (*Store)(nil)
@@ -179,28 +179,56 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 		return nil, fmt.Errorf("open sqlite readers %s: %w", path, err)
 	}
 
-	s := newStore(d, w, r, opts, latest, epoch)
+	s := newStore(d, w, r, opts, 1, latest, epoch)
 	s.log.Info("sqlite store open", "path", path, "schema_version", latest, "epoch", epoch,
 		"reader_conns", opts.ReaderConns, "max_batch", opts.MaxBatch)
 	return s, nil
 }
 
-func newStore(d *dialect, w, r *sql.DB, opts Options, latest int64, epoch string) *Store {
+func newStore(d *dialect, w, r *sql.DB, opts Options, writers int, latest int64, epoch string) *Store {
 	s := &Store{
-		d:          d,
-		w:          w,
-		r:          r,
-		log:        opts.Logger.With("component", "store", "dialect", d.name),
-		maxBatch:   opts.MaxBatch,
-		latest:     latest,
-		epoch:      epoch,
-		queue:      make(chan *request, opts.MaxBatch),
-		writerDone: make(chan struct{}),
+		d:        d,
+		w:        w,
+		r:        r,
+		log:      opts.Logger.With("component", "store", "dialect", d.name),
+		maxBatch: opts.MaxBatch,
+		latest:   latest,
+		epoch:    epoch,
 	}
 	s.readStmts = newStmtCache(r)
 	s.reader = &reader{d: d, q: poolQ{d: d, x: r, stmts: s.readStmts}, snapshot: s.readSnapshot}
-	go s.writer()
+	if writers > 1 {
+		s.turns = newTurns()
+	}
+	for i := range max(writers, 1) {
+		wr := &writer{Store: s, id: i, queue: make(chan *request, opts.MaxBatch), done: make(chan struct{})}
+		s.writers = append(s.writers, wr)
+		go wr.run()
+	}
 	return s
+}
+
+// queued is how many calls wait in the writers' queues (for tests).
+func (s *Store) queued() int {
+	n := 0
+	for _, w := range s.writers {
+		n += len(w.queue)
+	}
+	return n
+}
+
+// writerFor picks the writer of a call: by its affinity key if it has one,
+// so that calls with the same key commit, and run their OnCommit callbacks,
+// in the order they were queued; else round robin.
+func (s *Store) writerFor(ctx context.Context) *writer {
+	if len(s.writers) == 1 {
+		return s.writers[0]
+	}
+	k, ok := store.AffinityKey(ctx)
+	if !ok {
+		k = s.next.Add(1)
+	}
+	return s.writers[k%uint64(len(s.writers))]
 }
 
 // readSnapshot runs f in a read transaction on the pool, so that a read made
@@ -283,7 +311,7 @@ func (s *Store) InTx(ctx context.Context, fn func(store.Tx) error) error {
 
 	req := &request{ctx: ctx, fn: fn, reply: make(chan error, 1)}
 	select {
-	case s.queue <- req:
+	case s.writerFor(ctx).queue <- req:
 		s.senders.Done()
 	case <-ctx.Done():
 		s.senders.Done()
@@ -306,8 +334,12 @@ func (s *Store) Close() error {
 		s.closed = true
 		s.mu.Unlock()
 		s.senders.Wait()
-		close(s.queue)
-		<-s.writerDone
+		for _, w := range s.writers {
+			close(w.queue)
+		}
+		for _, w := range s.writers {
+			<-w.done
+		}
 		s.closeErr = errors.Join(s.readStmts.close(), s.w.Close(), s.r.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("close store: %w", s.closeErr)

@@ -28,7 +28,14 @@ type request struct {
 	// rolled back and it runs again in the next transaction.
 	retry    bool
 	attempts int // runs that ended in such a failure
+	// careful: an optimistic batch this call was in had to be undone, so
+	// the call runs next in a batch with a savepoint per call.
+	careful bool
 }
+
+// errRedo: in an optimistic batch (dialect.optimistic), a call failed in a
+// way that only a savepoint could have undone alone.
+var errRedo = errors.New("sqlstore: optimistic batch must run again with savepoints")
 
 // maxAttempts bounds how many times one InTx function is run because of
 // deadlocks or serialisation failures (PostgreSQL) before its caller gets
@@ -57,15 +64,31 @@ type batchState struct {
 	current   int         // index of the call running, -1 before the first
 	w         *writerConn // set while the transaction is open
 	committed bool        // callbacks are running
+	turn      *turn       // taken just before COMMIT
 }
 
-// writer is the single goroutine that runs every write transaction.
+// writer runs write transactions on its own connection, one batch at a
+// time: SQLite has one, a PostgreSQL store PostgresOptions.Writers (see
+// postgres.go for how they share the work). Its fields are owned by its
+// goroutine, except queue.
+type writer struct {
+	*Store
+	id          int
+	queue       chan *request
+	pending     []*request    // requests to retry in a fresh transaction
+	wc          *writerConn   // the write connection, nil until needed
+	cur         *batchState   // the batch in progress
+	queueClosed bool          // queue closed and drained
+	done        chan struct{} // closed when the goroutine has finished
+}
+
+// run is the writer's goroutine.
 //
 // If it dies under a batch (runtime.Goexit in a transaction function, for
 // instance t.FailNow in a test, or a bug of its own), the batch's callers are
 // answered and a new writer goroutine takes over: no caller ever waits
 // forever.
-func (s *Store) writer() {
+func (s *writer) run() {
 	returned := false
 	defer func() {
 		if returned {
@@ -75,7 +98,7 @@ func (s *Store) writer() {
 				}
 				s.wc = nil
 			}
-			close(s.writerDone)
+			close(s.done)
 			return
 		}
 		cause := errors.New("sqlstore: transaction function exited its goroutine (runtime.Goexit; t.FailNow in a test?)")
@@ -86,13 +109,13 @@ func (s *Store) writer() {
 			s.log.Error("writer goroutine exited during a batch", "err", cause)
 		}
 		s.abortBatch(cause)
-		go s.writer()
+		go s.run()
 	}()
 	s.writeLoop()
 	returned = true
 }
 
-func (s *Store) writeLoop() {
+func (s *writer) writeLoop() {
 	for {
 		batch := make([]*request, 0, 8)
 		// Retries first, in their original order.
@@ -129,7 +152,7 @@ func (s *Store) writeLoop() {
 }
 
 // answer replies to a caller, once.
-func (s *Store) answer(r *request, err error) {
+func (s *writer) answer(r *request, err error) {
 	if r.answered {
 		return
 	}
@@ -138,12 +161,15 @@ func (s *Store) answer(r *request, err error) {
 }
 
 // abortBatch answers the callers of the batch the writer died under.
-func (s *Store) abortBatch(cause error) {
+func (s *writer) abortBatch(cause error) {
 	b := s.cur
 	s.cur = nil
 	if b == nil {
 		return
 	}
+	// A turn taken and not given back would stop every other writer's
+	// callbacks.
+	s.turns.skip(b.turn)
 	if b.committed {
 		// Durable: the remaining callbacks are lost, the results stand.
 		for _, r := range b.reqs {
@@ -172,7 +198,7 @@ func (s *Store) abortBatch(cause error) {
 
 // runBatch runs batch in one transaction and answers every request in it,
 // except the ones it hands back to s.pending for a fresh transaction.
-func (s *Store) runBatch(batch []*request) {
+func (s *writer) runBatch(batch []*request) {
 	// Calls whose caller already gave up never run.
 	live := batch[:0]
 	for _, r := range batch {
@@ -190,8 +216,17 @@ func (s *Store) runBatch(batch []*request) {
 	st := &batchState{reqs: batch, current: -1}
 	s.cur = st
 
+	// Optimistic unless a call of the batch needs the careful way.
+	optimistic := s.d.optimistic
+	for _, r := range batch {
+		if r.careful {
+			optimistic = false
+			break
+		}
+	}
+
 	ctx := context.Background()
-	w, sp, err := s.begin(ctx)
+	w, sp, err := s.begin(ctx, !optimistic)
 	if err != nil {
 		err = fmt.Errorf("begin transaction: %w", err)
 		s.log.Error("write batch failed", "stage", "begin", "calls", len(batch), "err", err)
@@ -210,7 +245,17 @@ func (s *Store) runBatch(batch []*request) {
 			continue
 		}
 		s.calls.Add(1)
-		if err := s.runCall(ctx, w, r, &sp); err != nil {
+		if optimistic {
+			err = s.runOptimistic(r, w)
+		} else {
+			err = s.runCall(ctx, w, r, &sp)
+		}
+		if errors.Is(err, errRedo) {
+			s.redo(ctx, w, batch, r)
+			s.cur = nil
+			return
+		}
+		if err != nil {
 			// The transaction itself is broken (a savepoint statement
 			// failed, e.g. SQLite rolled everything back after an I/O
 			// error). Nothing of this batch persists; calls that have
@@ -236,7 +281,12 @@ func (s *Store) runBatch(batch []*request) {
 		}
 	}
 
-	if _, err := w.exec(ctx, "COMMIT"); err != nil {
+	st.turn = s.turns.take()
+	_, err = w.exec(ctx, "COMMIT")
+	if err != nil {
+		s.turns.skip(st.turn)
+	}
+	if err != nil {
 		// Nothing of the batch persists (or, if the connection was lost
 		// during COMMIT, nobody can tell: the callers get an error of kind
 		// unavailable and retry with their idempotency keys).
@@ -267,7 +317,9 @@ func (s *Store) runBatch(batch []*request) {
 	st.w = nil
 	st.committed = true
 
-	// Durable. Callbacks first, in commit order, then the answers.
+	// Durable. Callbacks first, in commit order (across writers too: see
+	// turns), then the answers.
+	s.turns.wait(st.turn)
 	for _, r := range batch {
 		if r.ran {
 			for _, f := range r.callbacks {
@@ -275,6 +327,7 @@ func (s *Store) runBatch(batch []*request) {
 			}
 		}
 	}
+	s.turns.done(st.turn)
 	var again []*request
 	for _, r := range batch {
 		if r.retry {
@@ -292,13 +345,84 @@ func (s *Store) runBatch(batch []*request) {
 	s.cur = nil
 }
 
+// redo undoes an optimistic batch that culprit failed in after writing.
+// culprit fails, as it would have alone with a savepoint (after a deadlock
+// or serialisation failure it runs again, as then); the batch's other calls
+// go back to the front of the queue, to run again in a transaction with a
+// savepoint per call, so that one failing call costs at most one batch run
+// twice.
+func (s *writer) redo(ctx context.Context, w *writerConn, batch []*request, culprit *request) {
+	s.rollback(ctx, w)
+	s.redos.Add(1)
+	again := make([]*request, 0, len(batch))
+	for _, r := range batch {
+		if r == culprit {
+			if !r.retry {
+				s.answer(r, r.err)
+				continue
+			}
+			r.attempts++
+			if r.attempts >= maxAttempts {
+				s.log.Warn("giving up on a call after repeated deadlocks or serialisation failures",
+					"attempts", r.attempts, "err", r.err)
+				s.answer(r, r.err)
+				continue
+			}
+			s.retries.Add(1)
+		}
+		r.reset()
+		r.careful = true
+		again = append(again, r)
+	}
+	s.pending = append(again, s.pending...)
+}
+
+// runOptimistic runs one call of an optimistic batch, with no savepoint.
+// Success, or a failure after only reading, leaves the transaction as good
+// as before; anything else returns errRedo, with r.err and r.retry set.
+func (s *writer) runOptimistic(r *request, w *writerConn) error {
+	var done atomic.Bool
+	var st callState
+	t := s.newTx(w, &done, &st)
+	err := s.callFn(r, t)
+	done.Store(true)
+	switch {
+	case err == nil && st.failed == nil:
+		r.ran = true
+		r.callbacks = t.callbacks
+		return nil
+	case st.failed == nil && !st.wrote:
+		r.err = err
+		return nil
+	}
+	if err == nil {
+		err = fmt.Errorf("sqlstore: the transaction function returned nil after a statement failed: %w", st.failed)
+	}
+	r.err, r.retry = err, st.retry
+	return errRedo
+}
+
+// newTx is the Tx a call's function gets, on the writer's connection.
+func (s *writer) newTx(w *writerConn, done *atomic.Bool, st *callState) *txImpl {
+	t := &txImpl{}
+	t.reader = reader{
+		d: s.d,
+		q: txQ{w: w, done: done, st: st},
+		snapshot: func(_ context.Context, f func(queryer) error) error {
+			return f(t.q)
+		},
+		lock: s.d.rowLock,
+	}
+	return t
+}
+
 // reset prepares a request that was rolled back for another run.
 func (r *request) reset() {
 	r.ran, r.retry, r.err, r.callbacks = false, false, nil, nil
 }
 
 // writerConn returns the writer's connection, opening it if needed.
-func (s *Store) writerConn(ctx context.Context) (*writerConn, error) {
+func (s *writer) writerConn(ctx context.Context) (*writerConn, error) {
 	if s.wc != nil {
 		return s.wc, nil
 	}
@@ -312,7 +436,7 @@ func (s *Store) writerConn(ctx context.Context) (*writerConn, error) {
 
 // dropWriterConn discards the writer's connection after a failure that left
 // its transaction state unknown; the next batch opens a fresh one.
-func (s *Store) dropWriterConn() {
+func (s *writer) dropWriterConn() {
 	if s.wc == nil {
 		return
 	}
@@ -325,7 +449,7 @@ func (s *Store) dropWriterConn() {
 // begin starts the batch transaction, retrying a few times on lock errors
 // (another process holding the database beyond busy_timeout). Where the
 // dialect chains control statements, the first savepoint is opened with it.
-func (s *Store) begin(ctx context.Context) (*writerConn, spState, error) {
+func (s *writer) begin(ctx context.Context, withSavepoint bool) (*writerConn, spState, error) {
 	var err error
 	for attempt := range 3 {
 		var w *writerConn
@@ -339,7 +463,10 @@ func (s *Store) begin(ctx context.Context) (*writerConn, spState, error) {
 			if s.d.beginLocal != nil {
 				stmts = append(stmts, s.d.beginLocal())
 			}
-			err, sp = s.control(ctx, w, append(stmts, savepoint)...), spClean
+			if withSavepoint {
+				stmts, sp = append(stmts, savepoint), spClean
+			}
+			err = s.control(ctx, w, stmts...)
 		} else {
 			_, err = w.exec(ctx, s.d.begin)
 		}
@@ -360,7 +487,7 @@ func (s *Store) begin(ctx context.Context) (*writerConn, spState, error) {
 // control runs transaction-control statements on the writer: in one round
 // trip where the dialect allows it (PostgreSQL's simple query protocol takes
 // several statements at once), else one by one.
-func (s *Store) control(ctx context.Context, w *writerConn, stmts ...string) error {
+func (s *writer) control(ctx context.Context, w *writerConn, stmts ...string) error {
 	if s.d.chainControl {
 		_, err := w.execDirect(ctx, strings.Join(stmts, "; "))
 		return err
@@ -375,7 +502,7 @@ func (s *Store) control(ctx context.Context, w *writerConn, stmts ...string) err
 
 // rollback ends a failed batch transaction; if that fails too, the
 // connection is discarded.
-func (s *Store) rollback(ctx context.Context, w *writerConn) {
+func (s *writer) rollback(ctx context.Context, w *writerConn) {
 	if _, err := w.exec(ctx, "ROLLBACK"); err != nil {
 		s.log.Warn("rollback failed; discarding the writer connection", "err", err)
 		s.dropWriterConn()
@@ -385,7 +512,7 @@ func (s *Store) rollback(ctx context.Context, w *writerConn) {
 // runCall runs one request's fn inside its savepoint. The request's outcome
 // goes to r (ran, err, callbacks); the returned error means the transaction
 // is no longer usable.
-func (s *Store) runCall(ctx context.Context, w *writerConn, r *request, sp *spState) error {
+func (s *writer) runCall(ctx context.Context, w *writerConn, r *request, sp *spState) error {
 	var err error
 	switch *sp {
 	case spNone:
@@ -400,15 +527,7 @@ func (s *Store) runCall(ctx context.Context, w *writerConn, r *request, sp *spSt
 	*sp = spClean
 	var done atomic.Bool
 	var st callState
-	t := &txImpl{}
-	t.reader = reader{
-		d: s.d,
-		q: txQ{w: w, done: &done, st: &st},
-		snapshot: func(_ context.Context, f func(queryer) error) error {
-			return f(t.q)
-		},
-		lock: s.d.rowLock,
-	}
+	t := s.newTx(w, &done, &st)
 	err = s.callFn(r, t)
 	done.Store(true)
 	if err == nil && st.failed != nil {
@@ -444,7 +563,7 @@ func (s *Store) runCall(ctx context.Context, w *writerConn, r *request, sp *spSt
 }
 
 // callFn runs fn, turning a panic into an error for this caller alone.
-func (s *Store) callFn(r *request, t *txImpl) (err error) {
+func (s *writer) callFn(r *request, t *txImpl) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in transaction function", "panic", p, "stack", string(debug.Stack()))
@@ -454,7 +573,7 @@ func (s *Store) callFn(r *request, t *txImpl) (err error) {
 	return r.fn(t)
 }
 
-func (s *Store) runCallback(f func()) {
+func (s *writer) runCallback(f func()) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in OnCommit callback", "panic", p, "stack", string(debug.Stack()))
