@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -19,15 +20,29 @@ const benchUsage = `usage: switchboard bench [flags]
 
 Drives a running Switchboard deployment over its public protocol, like
 "nats bench" or "pgbench": visitor sockets start sessions, ask for a chat and
-send messages; agent sockets follow (and with --agent-replies answer) them.
+send messages; agent sockets follow (and with --agent-replies answer) them,
+or with --direction agent join the chats and send while the visitors listen.
 It reports connections held, messages/s, delivery latency both ways, and lost
 or duplicated messages; the exit status is non-zero when a connection failed,
 a send failed, or a message was lost or duplicated.
 
   switchboard bench --target http://127.0.0.1:8080 --visitors 200 --agents 4 --duration 15s
   switchboard bench --target http://127.0.0.1:8080 --visitors 200 --agents 8 --rate 5000 --agent-replies
+  switchboard bench --target http://127.0.0.1:8080 --visitors 200 --agents 200 --rate 5000 --direction agent
   switchboard bench --target http://127.0.0.1:8080 --visitors 19000 --idle --server-pid 1234
   switchboard bench --target http://127.0.0.1:8080 --visitors 5000 --agents 20 --rate 500 --duration 30s --reconnect-storm 10s
+
+--direction says who sends. visitor (the default): visitors send, agents
+follow the chats and receive (visitor→agent). agent: agents join their chats
+and send, visitors only receive (agent→visitor on its own). both: each side
+sends at --rate on its own. --rate is the total of each sending side, spread
+over the chats; with --rate 0 each sender waits for its ack before its next
+message. The server runs one socket's commands one after another, so an
+agent socket that sends to many chats queues its sends: for agent→visitor
+latency give as many --agents as --visitors (one agent socket per chat; with
+one --target, chat i goes to agent socket i mod --agents). Every
+acknowledged message must reach the other side exactly once, whichever way
+it goes.
 
 --reconnect-storm T drops every visitor and agent socket at once, T into the
 load phase, and has each reconnect at once (to the same target, or with
@@ -53,17 +68,18 @@ func benchCommand(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, benchUsage)
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	targets := fs.String("target", "http://127.0.0.1:8080", "base URL(s) of the node(s), comma-separated; sockets are spread round-robin")
 	site := fs.String("site", "demo", "site key the visitors start sessions on")
 	emails := fs.String("agent-email", "alice@demo.test", "agent login(s), comma-separated; agent socket i signs in as login i mod count (one sign-in per login and target, shared by its sockets)")
 	passwords := fs.String("agent-password", "demo-agent-pass", "the agents' password, or one per --agent-email, comma-separated")
-	agents := fs.Int("agents", 1, "agent sockets; each visitor's chat is followed (and with --agent-replies joined) by one of them, round-robin (with several targets, one on the next target, so messages cross nodes)")
+	agents := fs.Int("agents", 1, "agent sockets; each visitor's chat is followed (and with --agent-replies or --direction agent|both joined) by one of them, round-robin (with several targets, one on the next target, so messages cross nodes)")
 	visitors := fs.Int("visitors", 100, "visitor sockets")
 	idle := fs.Bool("idle", false, "visitors only connect, authenticate and stay idle (pinging every 25 s), then each must answer one more ping: for sockets-per-node and RSS")
-	rateF := fs.Float64("rate", 0, "total visitor messages/s, spread over the visitors; 0 = as fast as possible, each visitor waiting for its ack")
-	replies := fs.Bool("agent-replies", false, "agents answer every visitor message, so agent→visitor delivery is measured too (the server runs one socket's commands one at a time, so a busy agent socket queues its replies: use enough --agents)")
+	rateF := fs.Float64("rate", 0, "total messages/s of each sending side (see --direction), spread over the chats; 0 = as fast as possible, each sender waiting for its ack")
+	direction := fs.String("direction", "visitor", "who sends: visitor (agents receive), agent (agents join their chats and send, visitors receive) or both (each side at --rate)")
+	replies := fs.Bool("agent-replies", false, "with --direction visitor: agents answer every visitor message, so agent→visitor delivery is measured too (the server runs one socket's commands one at a time, so a busy agent socket queues its replies: use enough --agents)")
 	size := fs.Int("size", 64, "message body bytes (at most 8192; the first ~40 carry the message id and send time)")
 	duration := fs.Duration("duration", 10*time.Second, "measured load phase")
 	warmup := fs.Duration("warmup", 0, "load before the measured phase (counted for loss, not for rates and latencies)")
@@ -73,11 +89,12 @@ func benchCommand(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print the final report as JSON instead of a table")
 	connectRate := fs.Float64("connect-rate", 2000, "new visitor connections per second")
 	connectTimeout := fs.Duration("connect-timeout", 10*time.Second, "timeout of one connection attempt (session, upgrade, auth)")
-	maxInFlight := fs.Int("max-in-flight", 64, "with --rate: most unacknowledged sends per visitor before scheduled sends are skipped")
+	maxInFlight := fs.Int("max-in-flight", 64, "with --rate: most unacknowledged sends per chat and sending side before scheduled sends are skipped")
 	quiet := fs.Bool("quiet", false, "no progress line on stderr")
 	storm := fs.Duration("reconnect-storm", 0, "this long into the load phase (warmup included), drop every socket at once and reconnect them all at once; 0 = no storm")
 	stormTimeout := fs.Duration("storm-timeout", 30*time.Second, "with --reconnect-storm: how long each socket may take to resume (retrying) before it counts as failed")
 	stormNext := fs.Bool("storm-next-target", false, "with --reconnect-storm: reconnect each socket to the next --target instead of the same one")
+	cpuProfile := fs.String("cpuprofile", "", "") // hidden: write the tool's own CPU profile to this file
 	if err := parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -98,7 +115,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := loadtest.Config{
 		Targets: loadtest.ParseTargets(*targets), Site: *site, Logins: logins, Agents: *agents, Visitors: *visitors,
-		Idle: *idle, Rate: *rateF, AgentReplies: *replies, Size: *size, Duration: *duration, Warmup: *warmup, Drain: *drain,
+		Idle: *idle, Rate: *rateF, Direction: *direction, AgentReplies: *replies, Size: *size, Duration: *duration, Warmup: *warmup, Drain: *drain,
 		SourceIPs: ips, ServerPIDs: pidList, ConnectRate: *connectRate, ConnectTimeout: *connectTimeout, MaxInFlight: *maxInFlight,
 		ReconnectStorm: *storm, StormTimeout: *stormTimeout, StormNextTarget: *stormNext,
 	}
@@ -113,6 +130,17 @@ func benchCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	if !*quiet {
 		cfg.Progress = stderr
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -143,4 +171,18 @@ func isSet(fs *flag.FlagSet, name string) bool {
 		_, set = os.LookupEnv("SWITCHBOARD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
 	}
 	return set
+}
+
+// printDefaults is fs.PrintDefaults without the flags whose usage text is
+// empty (developer flags such as --cpuprofile).
+func printDefaults(fs *flag.FlagSet) {
+	out := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	out.SetOutput(fs.Output())
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Usage != "" {
+			out.Var(f.Value, f.Name, f.Usage)
+			out.Lookup(f.Name).DefValue = f.DefValue
+		}
+	})
+	out.PrintDefaults()
 }

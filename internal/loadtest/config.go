@@ -39,13 +39,19 @@ type Config struct {
 	// so the server's 75 s idle timeout does not close them); no chats. At
 	// the end every held socket must answer a ping (Connections.Reachable).
 	Idle bool
-	// Rate is the total visitor messages per second, spread evenly over the
-	// visitors (open loop: a visitor keeps its schedule while earlier sends
-	// wait for their ack, up to MaxInFlight). 0 = as fast as possible, each
-	// visitor waiting for its ack before the next send (closed loop).
+	// Direction says who sends: DirVisitor (the default: visitors send,
+	// agents follow the chats and receive), DirAgent (agents join their
+	// chats and send, visitors only receive) or DirBoth (both, each side at
+	// Rate).
+	Direction string
+	// Rate is the total messages per second of each sending side, spread
+	// evenly over the chats (open loop: a sender keeps its schedule while
+	// earlier sends wait for their ack, up to MaxInFlight per chat). 0 = as
+	// fast as possible, each sender waiting for its ack before the next send
+	// (closed loop).
 	Rate float64
 	// AgentReplies: the agent answers every visitor message with one message,
-	// so agent→visitor delivery is measured too.
+	// so agent→visitor delivery is measured too (DirVisitor only).
 	AgentReplies bool
 	Size         int           // message body bytes (at least the ~40-byte header)
 	Duration     time.Duration // measured load phase
@@ -58,7 +64,7 @@ type Config struct {
 	ServerPIDs     []int   // server processes whose RSS is sampled (Linux /proc)
 	ConnectRate    float64 // new visitor connections per second
 	ConnectTimeout time.Duration
-	MaxInFlight    int // open-loop limit of unacknowledged sends per visitor
+	MaxInFlight    int // open-loop limit of unacknowledged sends per chat and sender
 	// ReconnectStorm: this long into the load phase (warmup included),
 	// every visitor and agent socket is closed by the tool at once and
 	// reconnects at once: re-authenticates, resubscribes from its cursor
@@ -72,12 +78,35 @@ type Config struct {
 	StormNextTarget bool
 	Progress        io.Writer // a progress line every second; nil for none
 	ProgressEvery   time.Duration
+
+	// testDeliver, in tests, says how many times a received message of
+	// this run is counted as delivered: 0 loses it, 2 duplicates it.
+	testDeliver func(dir byte, vis, n int) int
 }
+
+// Directions of Config.Direction.
+const (
+	DirVisitor = "visitor"
+	DirAgent   = "agent"
+	DirBoth    = "both"
+)
+
+// visitorsSend: visitors send messages.
+func (c *Config) visitorsSend() bool { return c.Direction != DirAgent }
+
+// agentsSend: agents send messages of their own (not replies).
+func (c *Config) agentsSend() bool { return c.Direction == DirAgent || c.Direction == DirBoth }
+
+// agentsJoin: agents join their chats (to reply or to send).
+func (c *Config) agentsJoin() bool { return c.AgentReplies || c.agentsSend() }
 
 // defaults fills unset fields.
 func (c *Config) defaults() {
 	if c.Site == "" {
 		c.Site = "demo"
+	}
+	if c.Direction == "" {
+		c.Direction = DirVisitor
 	}
 	if c.Size == 0 {
 		c.Size = 64
@@ -121,7 +150,7 @@ func (c *Config) Validate() error {
 	case c.Visitors == 0:
 		return errors.New("--visitors must be at least 1")
 	case !c.Idle && c.Agents == 0:
-		return errors.New("--agents must be at least 1 unless --idle (someone has to receive the messages)")
+		return errors.New("--agents must be at least 1 unless --idle (someone has to receive or send the messages)")
 	case c.Agents > 0 && len(c.Logins) == 0:
 		return errors.New("no agent login: give --agent-email and --agent-password")
 	case c.Rate < 0:
@@ -134,8 +163,14 @@ func (c *Config) Validate() error {
 		return errors.New("--warmup and --drain must not be negative")
 	case c.ConnectRate < 0:
 		return errors.New("--connect-rate must be positive")
+	case c.Direction != DirVisitor && c.Direction != DirAgent && c.Direction != DirBoth:
+		return fmt.Errorf("--direction %q: want visitor, agent or both", c.Direction)
 	case c.Idle && c.AgentReplies:
 		return errors.New("--agent-replies makes no sense with --idle")
+	case c.Idle && c.Direction != DirVisitor:
+		return errors.New("--direction makes no sense with --idle (nobody sends)")
+	case c.AgentReplies && c.Direction != DirVisitor:
+		return errors.New("--agent-replies answers visitor messages: use it with --direction visitor only (--direction both has agents send on their own)")
 	case c.ReconnectStorm < 0 || c.StormTimeout < 0:
 		return errors.New("--reconnect-storm and --storm-timeout must not be negative")
 	case c.ReconnectStorm > 0 && c.ReconnectStorm >= c.Warmup+c.Duration:

@@ -14,13 +14,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"strconv"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 )
 
@@ -50,6 +49,7 @@ type engine struct {
 	cfg     Config
 	run     string
 	prefix  string // "sb|<run>|"
+	prefixB []byte // prefix as bytes
 	pad     string
 	clients []*http.Client // one per source address (or one)
 
@@ -86,7 +86,12 @@ type visitor struct {
 	ag     *agent
 	ackCh  chan struct{}
 
-	inflight atomic.Int64
+	inflight atomic.Int64 // visitor sends awaiting their answer
+
+	// The agent's messages to this chat (Direction agent or both) awaiting
+	// their answer, and the signal of one answered (closed loop).
+	aInflight atomic.Int64
+	aAckCh    chan struct{}
 
 	mu                    sync.Mutex
 	vSent, vAcked, vDeliv bitset
@@ -105,7 +110,7 @@ type agent struct {
 
 	mu      sync.Mutex
 	follows []*visitor
-	pend    map[replyKey]int64 // unacknowledged replies -> send time
+	pend    map[replyKey]int64 // unacknowledged messages (replies or not) -> send time
 }
 
 type replyKey struct{ vis, n int }
@@ -132,6 +137,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	_, _ = rand.Read(rb[:])
 	e.run = hex.EncodeToString(rb[:])
 	e.prefix = "sb|" + e.run + "|"
+	e.prefixB = []byte(e.prefix)
 	e.pad = strings.Repeat("x", MaxBody)
 	e.phase.Store("start")
 	e.clients = buildClients(cfg)
@@ -225,7 +231,7 @@ func (e *engine) wsURL(target, path string) string {
 func (e *engine) execute(ctx context.Context) (*Report, error) {
 	cfg := e.cfg
 	rep := &Report{Run: e.run, Targets: cfg.Targets, Site: cfg.Site, Visitors: cfg.Visitors, Agents: cfg.Agents,
-		Idle: cfg.Idle, Rate: cfg.Rate, AgentReplies: cfg.AgentReplies, Size: cfg.Size,
+		Idle: cfg.Idle, Rate: cfg.Rate, Direction: cfg.Direction, AgentReplies: cfg.AgentReplies, Size: cfg.Size,
 		Duration: cfg.Duration.Seconds(), Warmup: cfg.Warmup.Seconds(), SourceIPs: len(cfg.SourceIPs)}
 	rssBefore := readRSSAll(cfg.ServerPIDs)
 
@@ -268,6 +274,7 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 	if len(cfg.ServerPIDs) > 0 {
 		cpuStart = readRSSAll(cfg.ServerPIDs)
 	}
+	cpu0, cpuOK := selfCPU()
 	loadStart := time.Now()
 	e.measureStart.Store(loadStart.Add(cfg.Warmup).UnixNano())
 	e.measureEnd.Store(loadStart.Add(cfg.Warmup + cfg.Duration).UnixNano())
@@ -287,9 +294,17 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 			}
 		}
 		for i := range e.visitors {
-			if v := e.visitors[i].Load(); v != nil {
+			v := e.visitors[i].Load()
+			if v == nil {
+				continue
+			}
+			if cfg.visitorsSend() {
 				wg.Add(1)
 				go func() { defer wg.Done(); v.writer(loadCtx) }()
+			}
+			if cfg.agentsSend() {
+				wg.Add(1)
+				go func() { defer wg.Done(); v.agentWriter(loadCtx) }()
 			}
 		}
 	}
@@ -324,6 +339,9 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	rep.Drain = time.Since(drainStart).Seconds()
+	if cpu1, ok := selfCPU(); ok && cpuOK && !cfg.Idle {
+		rep.Tool = &ToolCPU{Seconds: (cpu1 - cpu0).Seconds()}
+	}
 	stopPing()
 	<-pingDone
 	endProgress()
@@ -416,6 +434,42 @@ func (e *engine) agentList() []*agent {
 
 func (e *engine) client(i int) *http.Client { return e.clients[i%len(e.clients)] }
 
+// localAddr is the address socket i binds to (round-robin over SourceIPs;
+// nil: the system chooses), the same as e.client(i)'s.
+func (e *engine) localAddr(i int) net.Addr {
+	if len(e.cfg.SourceIPs) == 0 {
+		return nil
+	}
+	return &net.TCPAddr{IP: e.cfg.SourceIPs[i%len(e.cfg.SourceIPs)].AsSlice()}
+}
+
+// Read buffers: a frame up to this size is read in place. Agent sockets
+// receive many frames at once; tens of thousands of visitor sockets should
+// stay small.
+const (
+	visitorReadBuf = 4 << 10
+	agentReadBuf   = 32 << 10
+)
+
+// cookieHeader is the Cookie header hc's jar holds for target.
+func cookieHeader(hc *http.Client, target string) string {
+	if hc.Jar == nil {
+		return ""
+	}
+	u, err := url.Parse(target + "/ws/staff")
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for i, c := range hc.Jar.Cookies(u) {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(c.Name + "=" + c.Value)
+	}
+	return b.String()
+}
+
 func (e *engine) connectAgents(ctx context.Context) error {
 	for i := 0; i < e.cfg.Agents; i++ {
 		a := &agent{e: e, idx: i, login: i % len(e.cfg.Logins), target: i % len(e.cfg.Targets),
@@ -466,7 +520,7 @@ func (a *agent) dial(ctx context.Context, hc *http.Client, target int) (*sock, e
 	e := a.e
 	dctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout)
 	defer cancel()
-	c, _, err := websocket.Dial(dctx, e.wsURL(e.cfg.Targets[target], "/ws/staff"), &websocket.DialOptions{HTTPClient: hc})
+	c, err := dialWS(dctx, e.wsURL(e.cfg.Targets[target], "/ws/staff"), e.localAddr(a.idx), cookieHeader(hc, e.cfg.Targets[target]), agentReadBuf)
 	if err != nil {
 		return nil, err
 	}
@@ -557,7 +611,7 @@ func (e *engine) connectVisitor(ctx context.Context, i int) {
 		e.noteErr("visitor session", err)
 		return
 	}
-	v := &visitor{e: e, idx: i, target: target, token: sess.Token, ackCh: make(chan struct{}, 1), vPend: map[int]int64{}}
+	v := &visitor{e: e, idx: i, target: target, token: sess.Token, ackCh: make(chan struct{}, 1), aAckCh: make(chan struct{}, 1), vPend: map[int]int64{}}
 	s, err := v.dial(ctx, target)
 	if err != nil {
 		e.c.connectFail.Add(1)
@@ -585,7 +639,7 @@ func (e *engine) connectVisitor(ctx context.Context, i int) {
 
 func (v *visitor) dial(ctx context.Context, target int) (*sock, error) {
 	e := v.e
-	c, _, err := websocket.Dial(ctx, e.wsURL(e.cfg.Targets[target], "/ws/visitor"), &websocket.DialOptions{HTTPClient: e.client(v.idx)})
+	c, err := dialWS(ctx, e.wsURL(e.cfg.Targets[target], "/ws/visitor"), e.localAddr(v.idx), "", visitorReadBuf)
 	if err != nil {
 		return nil, err
 	}
@@ -642,7 +696,7 @@ func (v *visitor) setupChat(ctx context.Context, s *sock) error {
 	if _, err := as.call(ctx, "subscribe", map[string]any{"conversation_id": v.conv, "after_seq": 0}); err != nil {
 		return fmt.Errorf("agent subscribe: %w", err)
 	}
-	if v.e.cfg.AgentReplies {
+	if v.e.cfg.agentsJoin() {
 		if _, err := as.call(ctx, "join", map[string]any{"conversation_id": v.conv}); err != nil {
 			return fmt.Errorf("agent join: %w", err)
 		}
@@ -650,68 +704,26 @@ func (v *visitor) setupChat(ctx context.Context, s *sock) error {
 	return nil
 }
 
-// body builds a message body: prefix, direction, visitor, number, send time,
-// then padding up to the configured size.
-func (e *engine) body(dir byte, vis, n int, ts int64) string {
-	var b strings.Builder
-	b.Grow(max(e.cfg.Size, 64))
-	b.WriteString(e.prefix)
-	b.WriteByte(dir)
-	b.WriteByte('|')
-	b.WriteString(strconv.Itoa(vis))
-	b.WriteByte('|')
-	b.WriteString(strconv.Itoa(n))
-	b.WriteByte('|')
-	b.WriteString(strconv.FormatInt(ts, 10))
-	b.WriteByte('|')
-	if pad := e.cfg.Size - b.Len(); pad > 0 {
-		b.WriteString(e.pad[:pad])
-	}
-	return b.String()
-}
-
-// parseBody undoes body; ok is false for anything this run did not write.
-func (e *engine) parseBody(body string) (dir byte, vis, n int, ts int64, ok bool) {
-	rest, found := strings.CutPrefix(body, e.prefix)
-	if !found || len(rest) < 2 || rest[1] != '|' {
-		return 0, 0, 0, 0, false
-	}
-	dir = rest[0]
-	parts := strings.SplitN(rest[2:], "|", 4)
-	if len(parts) < 4 {
-		return 0, 0, 0, 0, false
-	}
-	var err1, err2, err3 error
-	vis, err1 = strconv.Atoi(parts[0])
-	n, err2 = strconv.Atoi(parts[1])
-	ts, err3 = strconv.ParseInt(parts[2], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil || vis < 0 || vis >= len(e.visitors) || n <= 0 {
-		return 0, 0, 0, 0, false
-	}
-	return dir, vis, n, ts, true
-}
-
-type messageData struct {
-	Body string `json:"body"`
-}
-
-// writer sends this visitor's messages until ctx ends. During a reconnect
-// storm it waits (closed loop) or keeps its schedule, the sends waiting for
-// the new socket (open loop).
-func (v *visitor) writer(ctx context.Context) {
-	e := v.e
+// sendLoop sends messages 1, 2, … with send(n) until ctx ends (or send
+// fails). Rate 0: closed loop, each message waits for the answer to the
+// previous one (inflight back to 0, signalled on ackCh). Otherwise open loop:
+// one message every interval (chats/rate), a beat skipped while
+// MaxInFlight are unanswered. l is the link the messages go out on: during a
+// reconnect storm a closed loop waits for it, an open loop keeps its
+// schedule (the sends wait for the new socket).
+func (e *engine) sendLoop(ctx context.Context, l *link, inflight *atomic.Int64, ackCh chan struct{}, send func(n int) bool) {
 	if e.cfg.Rate == 0 {
 		for n := 1; ctx.Err() == nil; n++ {
-			if v.link.wait(ctx) == nil || !v.send(n) {
+			if l.wait(ctx) == nil || !send(n) {
 				return
 			}
-			for v.inflight.Load() > 0 {
-				s := v.link.wait(ctx)
+			for inflight.Load() > 0 {
+				s := l.wait(ctx)
 				if s == nil {
 					return
 				}
 				select {
-				case <-v.ackCh:
+				case <-ackCh:
 				case <-ctx.Done():
 					return
 				case <-s.done:
@@ -730,7 +742,7 @@ func (v *visitor) writer(ctx context.Context) {
 	if interval <= 0 {
 		interval = time.Microsecond
 	}
-	// A random phase so the visitors do not all send at once.
+	// A random phase so the senders do not all send at once.
 	phase := time.Duration(mrand.Int64N(int64(interval)))
 	select {
 	case <-time.After(phase):
@@ -740,10 +752,10 @@ func (v *visitor) writer(ctx context.Context) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for n := 1; ; {
-		if v.inflight.Load() >= int64(e.cfg.MaxInFlight) {
+		if inflight.Load() >= int64(e.cfg.MaxInFlight) {
 			e.c.skipped.Add(1)
 		} else {
-			if !v.send(n) {
+			if !send(n) {
 				return
 			}
 			n++
@@ -756,13 +768,16 @@ func (v *visitor) writer(ctx context.Context) {
 	}
 }
 
-func (e *engine) sendFrame(dir byte, vis, n int, ts int64, conv int64) (id string, data map[string]any) {
-	id = "s" + strconv.Itoa(n)
-	if dir == 'a' {
-		id = "r" + strconv.Itoa(vis) + "-" + strconv.Itoa(n)
-	}
-	return id, map[string]any{"conversation_id": conv, "client_id": "sb" + e.run + "-" + string(dir) + strconv.Itoa(vis) + "-" + strconv.Itoa(n),
-		"body": e.body(dir, vis, n, ts)}
+// writer sends this visitor's messages until ctx ends.
+func (v *visitor) writer(ctx context.Context) {
+	v.e.sendLoop(ctx, &v.link, &v.inflight, v.ackCh, v.send)
+}
+
+// agentWriter sends the agent's messages to this visitor's chat until ctx
+// ends (Direction agent or both).
+func (v *visitor) agentWriter(ctx context.Context) {
+	a := v.ag
+	v.e.sendLoop(ctx, &a.link, &v.aInflight, v.aAckCh, func(n int) bool { return a.send(v, n) })
 }
 
 // send sends message n, or keeps it for the next socket while the visitor
@@ -783,8 +798,7 @@ func (v *visitor) send(n int) bool {
 	if s == nil {
 		return true // resent by resume
 	}
-	id, data := e.sendFrame('v', v.idx, n, ts, v.conv)
-	if err := s.write(id, "send", data, 10*time.Second); err != nil {
+	if err := s.writeSend(e, 'v', v.idx, n, ts, v.conv); err != nil {
 		if s.dropping.Load() {
 			return true // resent by resume
 		}
@@ -799,33 +813,43 @@ func (v *visitor) send(n int) bool {
 	return true
 }
 
+// deliveries is how many times a delivered message is counted: once, or
+// what the test hook says (0 loses it, 2 duplicates it).
+func (e *engine) deliveries(dir byte, vis, n int) int {
+	if e.cfg.testDeliver == nil {
+		return 1
+	}
+	return e.cfg.testDeliver(dir, vis, n)
+}
+
 // handle runs on the visitor's reader goroutine.
 func (v *visitor) handle(f *inFrame) {
 	e := v.e
-	switch f.Type {
+	switch string(f.Type) {
 	case "ack", "error":
 		if len(f.ID) < 2 || f.ID[0] != 's' {
 			return
 		}
-		n, err := strconv.Atoi(f.ID[1:])
-		if err != nil {
+		n, ok := atoi(f.ID[1:])
+		if !ok {
 			return
 		}
+		isAck := string(f.Type) == "ack"
 		v.mu.Lock()
 		_, pending := v.vPend[n]
 		delete(v.vPend, n)
-		if pending && f.Type == "ack" {
+		if pending && isAck {
 			v.vAcked.set(n)
 		}
 		v.mu.Unlock()
 		if !pending {
 			return // a second answer to a resent send
 		}
-		if f.Type == "ack" {
+		if isAck {
 			e.c.vAcked.Add(1)
 		} else {
 			e.c.vErr.Add(1)
-			e.noteErr("visitor send", f.Error)
+			e.noteErr("visitor send", f.err())
 		}
 		v.inflight.Add(-1)
 		select {
@@ -833,11 +857,11 @@ func (v *visitor) handle(f *inFrame) {
 		default:
 		}
 	case "message":
-		var m messageData
-		if json.Unmarshal(f.Data, &m) != nil {
+		body, ok := jsonString(f.Data, "body")
+		if !ok {
 			return
 		}
-		dir, vis, n, ts, ok := e.parseBody(m.Body)
+		dir, vis, n, ts, ok := e.parseBody(body)
 		if !ok || vis != v.idx {
 			return
 		}
@@ -848,17 +872,19 @@ func (v *visitor) handle(f *inFrame) {
 			return
 		}
 		now := time.Now()
-		v.mu.Lock()
-		dup := v.aDeliv.set(n)
-		v.mu.Unlock()
-		if dup {
-			e.c.aDup.Add(1)
-			return
-		}
-		e.c.aDelivered.Add(1)
-		if e.inWindow(ts) {
-			e.c.waDelivered.Add(1)
-			e.a2v.Record(now.Sub(time.Unix(0, ts)))
+		for k := e.deliveries(dir, vis, n); k > 0; k-- {
+			v.mu.Lock()
+			dup := v.aDeliv.set(n)
+			v.mu.Unlock()
+			if dup {
+				e.c.aDup.Add(1)
+				continue
+			}
+			e.c.aDelivered.Add(1)
+			if e.inWindow(ts) {
+				e.c.waDelivered.Add(1)
+				e.a2v.Record(now.Sub(time.Unix(0, ts)))
+			}
 		}
 	}
 }
@@ -866,19 +892,23 @@ func (v *visitor) handle(f *inFrame) {
 // handle runs on the agent's reader goroutine.
 func (a *agent) handle(f *inFrame) {
 	e := a.e
-	switch f.Type {
+	switch string(f.Type) {
 	case "ack", "error":
-		// reply ids: r<visitor>-<n>
+		// agent message ids: r<visitor>-<n>
 		if len(f.ID) < 2 || f.ID[0] != 'r' {
 			return
 		}
-		vs, ns, ok := strings.Cut(f.ID[1:], "-")
-		if !ok {
+		i := bytes.IndexByte(f.ID, '-')
+		if i < 0 {
 			return
 		}
-		vi, err1 := strconv.Atoi(vs)
-		n, err2 := strconv.Atoi(ns)
-		if err1 != nil || err2 != nil || vi < 0 || vi >= len(e.visitors) || e.visitors[vi].Load() == nil {
+		vi, ok1 := atoi(f.ID[1:i])
+		n, ok2 := atoi(f.ID[i+1:])
+		if !ok1 || !ok2 || vi >= len(e.visitors) {
+			return
+		}
+		v := e.visitors[vi].Load()
+		if v == nil {
 			return
 		}
 		a.mu.Lock()
@@ -886,55 +916,105 @@ func (a *agent) handle(f *inFrame) {
 		delete(a.pend, replyKey{vi, n})
 		a.mu.Unlock()
 		if !pending {
-			return // a second answer to a resent reply
+			return // a second answer to a resent message
 		}
-		if f.Type == "ack" {
-			v := e.visitors[vi].Load()
+		if string(f.Type) == "ack" {
 			v.mu.Lock()
 			v.aAcked.set(n)
 			v.mu.Unlock()
 			e.c.aAcked.Add(1)
 		} else {
 			e.c.aErr.Add(1)
-			e.noteErr("agent send", f.Error)
+			e.noteErr("agent send", f.err())
+		}
+		v.aInflight.Add(-1)
+		select {
+		case v.aAckCh <- struct{}{}:
+		default:
 		}
 	case "message":
-		var m messageData
-		if json.Unmarshal(f.Data, &m) != nil {
+		body, ok := jsonString(f.Data, "body")
+		if !ok {
 			return
 		}
-		dir, vi, n, ts, ok := e.parseBody(m.Body)
-		if !ok || dir != 'v' {
+		dir, vi, n, ts, ok := e.parseBody(body)
+		if !ok {
 			return
 		}
 		v := e.visitors[vi].Load()
 		if v == nil || v.conv != f.ConversationID {
 			return
 		}
-		now := time.Now()
-		v.mu.Lock()
-		v.agSeq = max(v.agSeq, f.Seq)
-		dup := v.vDeliv.set(n)
-		v.mu.Unlock()
-		if dup {
-			e.c.vDup.Add(1)
+		if dir != 'v' {
+			// the agent's own message: only its cursor moves
+			v.mu.Lock()
+			v.agSeq = max(v.agSeq, f.Seq)
+			v.mu.Unlock()
 			return
 		}
-		e.c.vDelivered.Add(1)
-		if e.inWindow(ts) {
-			e.c.wvDelivered.Add(1)
-			e.v2a.Record(now.Sub(time.Unix(0, ts)))
-		}
-		if e.cfg.AgentReplies && e.sending.Load() {
-			a.replies <- replyJob{v: v}
+		now := time.Now()
+		k := e.deliveries(dir, vi, n)
+		v.mu.Lock()
+		v.agSeq = max(v.agSeq, f.Seq)
+		v.mu.Unlock()
+		for ; k > 0; k-- {
+			v.mu.Lock()
+			dup := v.vDeliv.set(n)
+			v.mu.Unlock()
+			if dup {
+				e.c.vDup.Add(1)
+				continue
+			}
+			e.c.vDelivered.Add(1)
+			if e.inWindow(ts) {
+				e.c.wvDelivered.Add(1)
+				e.v2a.Record(now.Sub(time.Unix(0, ts)))
+			}
+			if e.cfg.AgentReplies && e.sending.Load() {
+				a.replies <- replyJob{v: v}
+			}
 		}
 	}
+}
+
+// send sends the agent's message n to v's chat, or keeps it for the next
+// socket while the agent reconnects. False when the socket failed by itself.
+func (a *agent) send(v *visitor, n int) bool {
+	e := a.e
+	ts := time.Now().UnixNano()
+	v.mu.Lock()
+	v.aSent.set(n)
+	v.mu.Unlock()
+	a.mu.Lock()
+	a.pend[replyKey{v.idx, n}] = ts
+	s := a.link.current()
+	a.mu.Unlock()
+	e.c.aSent.Add(1)
+	if e.inWindow(ts) {
+		e.c.waSent.Add(1)
+	}
+	v.aInflight.Add(1)
+	if s == nil {
+		return true // resent by resume
+	}
+	if err := s.writeSend(e, 'a', v.idx, n, ts, v.conv); err != nil {
+		if s.dropping.Load() {
+			return true
+		}
+		a.mu.Lock()
+		delete(a.pend, replyKey{v.idx, n})
+		a.mu.Unlock()
+		v.aInflight.Add(-1)
+		e.c.aErr.Add(1)
+		e.noteErr("agent send", err)
+		return false
+	}
+	return true
 }
 
 // writer sends the agent's replies, in the order the visitor messages came.
 // While the agent reconnects, replies wait for the new socket.
 func (a *agent) writer(ctx context.Context) {
-	e := a.e
 	next := map[int]int{} // visitor -> last reply number
 	for {
 		var j replyJob
@@ -945,32 +1025,7 @@ func (a *agent) writer(ctx context.Context) {
 		}
 		v := j.v
 		next[v.idx]++
-		n := next[v.idx]
-		ts := time.Now().UnixNano()
-		v.mu.Lock()
-		v.aSent.set(n)
-		v.mu.Unlock()
-		a.mu.Lock()
-		a.pend[replyKey{v.idx, n}] = ts
-		s := a.link.current()
-		a.mu.Unlock()
-		e.c.aSent.Add(1)
-		if e.inWindow(ts) {
-			e.c.waSent.Add(1)
-		}
-		if s == nil {
-			continue // resent by resume
-		}
-		id, data := e.sendFrame('a', v.idx, n, ts, v.conv)
-		if err := s.write(id, "send", data, 10*time.Second); err != nil {
-			if s.dropping.Load() {
-				continue
-			}
-			a.mu.Lock()
-			delete(a.pend, replyKey{v.idx, n})
-			a.mu.Unlock()
-			e.c.aErr.Add(1)
-			e.noteErr("agent send", err)
+		if !a.send(v, next[v.idx]) {
 			return
 		}
 	}
@@ -992,13 +1047,13 @@ func (e *engine) pinger(ctx context.Context, done chan struct{}) {
 		slot := k % slots
 		for i, a := range e.agentList() {
 			if s := a.link.current(); s != nil && i%slots == slot {
-				_ = s.write("p", "ping", nil, 2*time.Second)
+				_ = s.ping(2 * time.Second)
 			}
 		}
 		for i := range e.visitors {
 			if v := e.visitors[i].Load(); v != nil && i%slots == slot && ctx.Err() == nil {
 				if s := v.link.current(); s != nil {
-					_ = s.write("p", "ping", nil, 2*time.Second)
+					_ = s.ping(2 * time.Second)
 				}
 			}
 		}
@@ -1027,6 +1082,9 @@ func (e *engine) progress(stop, done chan struct{}) {
 		dt := now.Sub(last).Seconds()
 		last = now
 		vs, vd, ad := e.c.vSent.Load(), e.c.vDelivered.Load(), e.c.aDelivered.Load()
+		if e.cfg.agentsSend() {
+			vs += e.c.aSent.Load() // agents' own messages (not replies, which answer visitor sends)
+		}
 		fails := e.c.sessionFail.Load() + e.c.connectFail.Load() + e.c.authFail.Load() + e.c.setupFail.Load()
 		line := fmt.Sprintf("[%5.0fs] %-7s conns %d/%d (+%d agents) failed %d dropped %d",
 			now.Sub(start).Seconds(), e.phase.Load(), e.c.visitorsUp.Load(), e.cfg.Visitors, e.c.agentsUp.Load(), fails, e.c.dropped.Load())

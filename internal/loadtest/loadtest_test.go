@@ -189,6 +189,10 @@ func TestBadConfig(t *testing.T) {
 		"no duration":      func(c *Config) { c.Duration = 0 },
 		"no login":         func(c *Config) { c.Logins = nil },
 		"idle and replies": func(c *Config) { c.Idle = true; c.AgentReplies = true },
+		"bad direction":    func(c *Config) { c.Direction = "sideways" },
+		"idle and agent":   func(c *Config) { c.Idle = true; c.Direction = DirAgent },
+		"agent replies":    func(c *Config) { c.Direction = DirAgent; c.AgentReplies = true },
+		"both and replies": func(c *Config) { c.Direction = DirBoth; c.AgentReplies = true },
 		"storm too late":   func(c *Config) { c.ReconnectStorm = 2 * time.Second },
 	} {
 		c := ok

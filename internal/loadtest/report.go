@@ -21,7 +21,8 @@ type Report struct {
 	Visitors     int      `json:"visitors"`
 	Agents       int      `json:"agents"`
 	Idle         bool     `json:"idle"`
-	Rate         float64  `json:"rate"` // requested visitor messages/s; 0 = as fast as possible
+	Rate         float64  `json:"rate"`      // requested messages/s of each sending side; 0 = as fast as possible
+	Direction    string   `json:"direction"` // who sends: visitor, agent or both
 	AgentReplies bool     `json:"agent_replies"`
 	Size         int      `json:"size"`
 	SourceIPs    int      `json:"source_ips"`
@@ -50,9 +51,14 @@ type Report struct {
 
 	VisitorToAgent Direction `json:"visitor_to_agent"`
 	AgentToVisitor Direction `json:"agent_to_visitor"`
-	SendsSkipped   int64     `json:"sends_skipped"` // open loop: a visitor had too many sends awaiting their ack
+	SendsSkipped   int64     `json:"sends_skipped"` // open loop: a sender had too many sends awaiting their ack in its chat
 
 	ServerRSS []RSS `json:"server_rss,omitempty"`
+
+	// Tool is this tool's own CPU time from the start of the load to the
+	// end of the drain: what it took from a machine it may share with the
+	// server. Not with --idle.
+	Tool *ToolCPU `json:"tool_cpu,omitempty"`
 
 	Storm *StormReport `json:"reconnect_storm,omitempty"` // with --reconnect-storm
 
@@ -74,6 +80,13 @@ type Direction struct {
 	SentPerSec float64 `json:"sent_per_s"`
 	DelivPerS  float64 `json:"delivered_per_s"`
 	Latency    Latency `json:"latency_ms"`
+}
+
+// ToolCPU is the load tool's CPU time (user + system).
+type ToolCPU struct {
+	Seconds      float64 `json:"cpu_s"`
+	Messages     int64   `json:"messages"`   // sent in both directions, replies included
+	PerMessageUS float64 `json:"per_msg_us"` // Seconds / Messages, in microseconds
 }
 
 // Latency percentiles in milliseconds (send time to receipt by the other side).
@@ -140,6 +153,12 @@ func (e *engine) fill(r *Report) {
 		Delivered: c.aDelivered.Load(), Lost: aLost, Duplicated: c.aDup.Load(),
 		SentPerSec: per(c.waSent.Load()), DelivPerS: per(c.waDelivered.Load()), Latency: latencyOf(&e.a2v)}
 	r.SendsSkipped = c.skipped.Load()
+	if t := r.Tool; t != nil {
+		t.Messages = c.vSent.Load() + c.aSent.Load()
+		if t.Messages > 0 {
+			t.PerMessageUS = t.Seconds / float64(t.Messages) * 1e6
+		}
+	}
 	e.errMu.Lock()
 	if len(e.errs) > 0 {
 		r.Errors = map[string]int{}
@@ -209,15 +228,33 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // WriteTable writes the report for people.
 func (r *Report) WriteTable(w io.Writer) error {
 	b := &strings.Builder{}
-	mode := "as fast as possible (each visitor waits for its ack)"
+	who, each := "visitors", "visitor"
+	switch r.Direction {
+	case DirAgent:
+		who, each = "agents", "agent"
+	case DirBoth:
+		who, each = "visitors and agents", "sender"
+	}
+	mode := fmt.Sprintf("as fast as possible (each %s waits for its ack)", each)
 	if r.Rate > 0 {
 		mode = fmt.Sprintf("%g msgs/s in total", r.Rate)
+		if r.Direction == DirBoth {
+			mode = fmt.Sprintf("%g msgs/s in total each way", r.Rate)
+		}
 	}
 	if r.Idle {
 		mode = "idle (connect, authenticate, stay)"
 	}
 	fmt.Fprintf(b, "switchboard bench  run %s  %s\n", r.Run, strings.Join(r.Targets, ", "))
-	fmt.Fprintf(b, "  %d visitors, %d agent sockets, %s, body %d B, agent replies %v\n", r.Visitors, r.Agents, mode, r.Size, r.AgentReplies)
+	if r.Direction == DirAgent || r.Direction == DirBoth {
+		fmt.Fprintf(b, "  %d visitors, %d agent sockets, %s sending, %s, body %d B\n", r.Visitors, r.Agents, who, mode, r.Size)
+		if r.Agents < r.Visitors {
+			fmt.Fprintf(b, "  note: %.1f chats per agent socket; the server runs one socket's commands one after another,\n        so agent→visitor latency includes that queue (use --agents %d for one socket per chat)\n",
+				float64(r.Visitors)/float64(max(r.Agents, 1)), r.Visitors)
+		}
+	} else {
+		fmt.Fprintf(b, "  %d visitors, %d agent sockets, %s, body %d B, agent replies %v\n", r.Visitors, r.Agents, mode, r.Size, r.AgentReplies)
+	}
 	fmt.Fprintf(b, "  measured %.1fs (after %.1fs warmup), drain %.1fs\n\n", r.Measured, r.Warmup, r.Drain)
 	cn := r.Connections
 	fmt.Fprintf(b, "connections  held %d/%d visitors + %d/%d agents   connected in %.1fs\n", cn.HeldVisitors, r.Visitors, cn.HeldAgents, r.Agents, cn.ConnectSeconds)
@@ -233,7 +270,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 			name string
 			d    Direction
 		}{{"visitor→agent", r.VisitorToAgent}, {"agent→visitor", r.AgentToVisitor}} {
-			if d.name == "agent→visitor" && !r.AgentReplies {
+			if d.name == "agent→visitor" && !r.AgentReplies && r.Direction != DirAgent && r.Direction != DirBoth {
+				continue
+			}
+			if d.name == "visitor→agent" && r.Direction == DirAgent {
 				continue
 			}
 			l := d.d.Latency
@@ -241,8 +281,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 				d.name, d.d.SentPerSec, d.d.DelivPerS, d.d.Sent, d.d.Acked, d.d.Delivered, d.d.Lost, d.d.Duplicated,
 				l.P50, l.P90, l.P99, l.Max)
 		}
+		if t := r.Tool; t != nil && t.Messages > 0 {
+			fmt.Fprintf(b, "  tool CPU %.2fs during the load and drain: %.1f µs per message sent\n", t.Seconds, t.PerMessageUS)
+		}
 		if r.SendsSkipped > 0 {
-			fmt.Fprintf(b, "  %d scheduled sends skipped (a visitor already had too many unacknowledged sends: the server is behind)\n", r.SendsSkipped)
+			fmt.Fprintf(b, "  %d scheduled sends skipped (a sender already had too many unacknowledged sends in its chat: the server is behind)\n", r.SendsSkipped)
 		}
 	}
 	if s := r.Storm; s != nil {
@@ -257,7 +300,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		fmt.Fprintf(b, "  resumed    %d visitors + %d agents, failed %d, attempts %d, all resumed after %s\n", s.VisitorsResumed, s.AgentsResumed, s.Failed, s.Attempts, all)
 		fmt.Fprintf(b, "  resume ms  p50 %.1f  p90 %.1f  p99 %.1f  max %.1f   (drop to re-authenticated + resubscribed)\n", s.Resume.P50, s.Resume.P90, s.Resume.P99, s.Resume.Max)
-		fmt.Fprintf(b, "  resent     %d visitor sends, %d agent replies (same client_id); cursors not recovered %d\n", s.ResentVisitor, s.ResentAgent, s.Unrecovered)
+		fmt.Fprintf(b, "  resent     %d visitor sends, %d agent messages (same client_id); cursors not recovered %d\n", s.ResentVisitor, s.ResentAgent, s.Unrecovered)
 	}
 	if len(r.ServerRSS) > 0 {
 		fmt.Fprintln(b, "\nserver RSS")

@@ -2,7 +2,10 @@
 
 package loadtest
 
-import "syscall"
+import (
+	"syscall"
+	"time"
+)
 
 // RaiseFileLimit raises RLIMIT_NOFILE to its hard limit and returns the new
 // soft limit.
@@ -19,4 +22,13 @@ func RaiseFileLimit() (uint64, error) {
 		}
 	}
 	return uint64(rl.Cur), nil
+}
+
+// selfCPU is this process's CPU time so far (user + system).
+func selfCPU() (time.Duration, bool) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0, false
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
 }

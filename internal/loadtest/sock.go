@@ -9,18 +9,30 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
-// inFrame is any frame the server writes.
+// inFrame is any frame the server writes, as the tool reads it: the byte
+// slices point into the read buffer and are valid only while the frame is
+// handled.
 type inFrame struct {
-	Type           string          `json:"type"`
-	ID             string          `json:"id"`
-	ConversationID int64           `json:"conversation_id"`
-	Seq            int64           `json:"seq"`
-	Data           json.RawMessage `json:"data"`
-	Error          *frameError     `json:"error"`
+	Type           []byte
+	ID             []byte
+	ConversationID int64
+	Seq            int64
+	Data           []byte // raw JSON
+	Error          []byte // raw JSON of "error"; nil when absent
+}
+
+// err decodes the frame's error (nil when it has none).
+func (f *inFrame) err() error {
+	if len(f.Error) == 0 || string(f.Error) == "null" {
+		return nil
+	}
+	fe := &frameError{}
+	if json.Unmarshal(f.Error, fe) != nil {
+		fe.Code = "bad_error_frame"
+	}
+	return fe
 }
 
 type frameError struct {
@@ -43,11 +55,13 @@ type reply struct {
 
 // sock is one WebSocket with a reader goroutine. Replies to call() are
 // routed back by id; every other frame goes to handle, on the reader
-// goroutine (so handle must not block for long).
+// goroutine (so handle must not block for long, and must not keep the
+// frame's slices).
 type sock struct {
-	c      *websocket.Conn
+	c      *wsConn
 	handle func(*inFrame)
 	onExit func(error)
+	f      inFrame // the frame being handled (reused: no allocation per frame)
 
 	mu      sync.Mutex
 	pending map[string]chan reply
@@ -62,8 +76,7 @@ type sock struct {
 	counted atomic.Bool
 }
 
-func newSock(c *websocket.Conn, handle func(*inFrame), onExit func(*sock, error)) *sock {
-	c.SetReadLimit(1 << 20)
+func newSock(c *wsConn, handle func(*inFrame), onExit func(*sock, error)) *sock {
 	s := &sock{c: c, handle: handle, done: make(chan struct{})}
 	if onExit != nil {
 		s.onExit = func(err error) { onExit(s, err) }
@@ -149,6 +162,7 @@ func (l *link) wait(ctx context.Context) *sock {
 func (s *sock) readLoop() {
 	var err error
 	defer func() {
+		_ = s.c.close()
 		s.mu.Lock()
 		s.closed = true
 		for id, ch := range s.pending {
@@ -161,45 +175,60 @@ func (s *sock) readLoop() {
 			s.onExit(err)
 		}
 	}()
+	f := &s.f
 	for {
 		var raw []byte
-		_, raw, err = s.c.Read(context.Background())
+		raw, err = s.c.readMessage()
 		if err != nil {
 			return
 		}
-		var f inFrame
-		if json.Unmarshal(raw, &f) != nil {
+		if !scanFrame(raw, f) && !decodeFrameSlow(raw, f) {
 			continue
 		}
-		if f.ID != "" && (f.Type == "ack" || f.Type == "error") && f.ID[0] == 'c' {
+		if len(f.ID) > 0 && f.ID[0] == 'c' && (string(f.Type) == "ack" || string(f.Type) == "error") {
 			s.mu.Lock()
-			ch, ok := s.pending[f.ID]
-			delete(s.pending, f.ID)
+			ch, ok := s.pending[string(f.ID)]
+			if ok {
+				delete(s.pending, string(f.ID))
+			}
 			s.mu.Unlock()
 			if ok {
-				if f.Type == "error" && f.Error != nil {
-					ch <- reply{err: f.Error}
+				if fe := f.err(); string(f.Type) == "error" && fe != nil {
+					ch <- reply{err: fe}
 				} else {
-					ch <- reply{data: f.Data}
+					ch <- reply{data: append(json.RawMessage(nil), f.Data...)}
 				}
 				continue
 			}
 		}
 		if s.handle != nil {
-			s.handle(&f)
+			s.handle(f)
 		}
 	}
 }
 
-// write sends one command frame without waiting for its reply.
+// write sends one command frame (encoded with encoding/json: for the
+// commands of setup, not the hot path) without waiting for its reply.
 func (s *sock) write(id, typ string, data any, timeout time.Duration) error {
 	raw, err := json.Marshal(outFrame{ID: id, Type: typ, Data: data})
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return s.c.Write(ctx, websocket.MessageText, raw)
+	return s.c.writeText(raw, timeout)
+}
+
+// writeSend sends message n of a visitor's chat (dir 'v' from the
+// visitor, 'a' from its agent), building the frame in the socket's
+// write buffer.
+func (s *sock) writeSend(e *engine, dir byte, vis, n int, ts, conv int64) error {
+	b := s.c.begin()
+	b = e.appendSend(b, dir, vis, n, ts, conv)
+	return s.c.finish(b, opText, 10*time.Second)
+}
+
+// ping sends an application ping ("p"; its ack is ignored).
+func (s *sock) ping(timeout time.Duration) error {
+	return s.c.writeText([]byte(`{"id":"p","type":"ping"}`), timeout)
 }
 
 // call sends a command and waits for its ack (or error frame).
@@ -225,6 +254,10 @@ func (s *sock) call(ctx context.Context, typ string, data any) (json.RawMessage,
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
+	if timeout <= 0 {
+		forget()
+		return nil, fmt.Errorf("%s: %w", typ, context.DeadlineExceeded)
+	}
 	if err := s.write(id, typ, data, timeout); err != nil {
 		forget()
 		return nil, err
@@ -238,7 +271,7 @@ func (s *sock) call(ctx context.Context, typ string, data any) (json.RawMessage,
 	}
 }
 
-func (s *sock) closeNow() { _ = s.c.CloseNow() }
+func (s *sock) closeNow() { _ = s.c.close() }
 
 // bitset marks message numbers (from 1) of one visitor and direction.
 type bitset []uint64

@@ -32,7 +32,7 @@ type StormReport struct {
 	Attempts        int64   `json:"attempts"`        // connection attempts, retries included
 	Unrecovered     int64   `json:"unrecovered"`     // subscribe acks with recovered:false
 	ResentVisitor   int64   `json:"resent_visitor"`  // unacknowledged visitor sends resent with the same client_id
-	ResentAgent     int64   `json:"resent_agent"`    // same, agent replies
+	ResentAgent     int64   `json:"resent_agent"`    // same, agent messages (replies or not)
 	Resume          Latency `json:"resume_ms"`       // per socket: drop to re-authenticated, resubscribed and resending
 	AllResumed      float64 `json:"all_resumed_s"`   // drop to the last socket resumed; -1 if some never did
 	Timeout         float64 `json:"storm_timeout_s"` // how long each socket was given
@@ -202,8 +202,7 @@ func (v *visitor) resume(ctx context.Context) error {
 	v.mu.Unlock()
 	slices.Sort(pend)
 	for _, n := range pend {
-		id, data := e.sendFrame('v', v.idx, n, ts[n], v.conv)
-		if err := s.write(id, "send", data, 10*time.Second); err != nil {
+		if err := s.writeSend(e, 'v', v.idx, n, ts[n], v.conv); err != nil {
 			return nil // the socket is up; its own failure is counted as a drop
 		}
 		e.c.vResent.Add(1)
@@ -284,8 +283,7 @@ func (a *agent) resume(ctx context.Context) error {
 		if v == nil {
 			continue
 		}
-		id, data := e.sendFrame('a', p.k.vis, p.k.n, p.ts, v.conv)
-		if err := s.write(id, "send", data, 10*time.Second); err != nil {
+		if err := s.writeSend(e, 'a', p.k.vis, p.k.n, p.ts, v.conv); err != nil {
 			return nil
 		}
 		e.c.aResent.Add(1)
