@@ -3,8 +3,6 @@ package loadtest
 import (
 	"bufio"
 	"context"
-	crand "crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -16,11 +14,15 @@ import (
 	"github.com/gobwas/ws"
 )
 
-// wsConn is the tool's WebSocket client connection: a minimal RFC 6455
-// client on a net.Conn, built for the load tool's cost per message (one
-// write system call per frame, frames read in place from one buffered
-// reader, no timer or goroutine per message). github.com/gobwas/ws does the
-// opening handshake; frames are read and written here.
+// wsConn is the tool's WebSocket client connection on a net.Conn, kept
+// cheap per message: one write system call per frame (header and masked
+// payload built in one buffer), frames read in place from one buffered
+// reader, no timer or goroutine per message. github.com/gobwas/ws does the
+// protocol: the opening handshake, the frame header codec (ReadHeader,
+// WriteHeader), the checks on the server's frames (CheckHeader), masking
+// (NewMask, Cipher) and close frames; this file only moves bytes between
+// them and the connection, as the gateway does on the server side
+// (internal/gateway/wsconn.go, read.go).
 //
 // One goroutine reads (readMessage); any goroutine may write. Messages are
 // reassembled from fragments (control frames may come in between), pings
@@ -38,23 +40,19 @@ type wsConn struct {
 
 	wmu       sync.Mutex
 	wbuf      []byte
-	wdl       time.Time // the write deadline currently set
-	rng       uint64    // mask keys (splitmix64)
+	hw        headerWriter // where ws.WriteHeader puts a frame's header (a field: no allocation per frame)
+	wdl       time.Time    // the write deadline currently set
 	closeSent bool
 }
 
 const (
-	opCont   = 0x0
-	opText   = 0x1
-	opBinary = 0x2
-	opClose  = 0x8
-	opPing   = 0x9
-	opPong   = 0xA
+	// opText is the opcode of the messages the tool sends (sock.writeSend).
+	opText = ws.OpText
 
-	// maxClientHeader is the largest header of a client frame: 2 bytes,
-	// 8 of extended length, 4 of mask key. Frames are built after this
-	// much room so that the header can be put in front without a copy.
-	maxClientHeader = 14
+	// maxClientHeader is the room left in front of a frame's payload for
+	// its header: the largest a client frame has (2 bytes, 8 of extended
+	// length, 4 of mask key), so that any header fits without a copy.
+	maxClientHeader = ws.MaxHeaderSize
 	// wsReadLimit is the largest message accepted from the server.
 	wsReadLimit = 1 << 20
 )
@@ -63,7 +61,7 @@ var errWSClosed = errors.New("websocket: connection closed")
 
 // closeError is the close frame the server sent.
 type closeError struct {
-	Code   int
+	Code   ws.StatusCode // ws.StatusNoStatusRcvd (1005) when the frame had none
 	Reason string
 }
 
@@ -74,6 +72,18 @@ func (e *closeError) Error() string {
 type wsProtocolError string
 
 func (e wsProtocolError) Error() string { return "websocket protocol error: " + string(e) }
+
+// headerWriter is the io.Writer ws.WriteHeader writes a frame header
+// through: it appends within the room reserved in front of the payload.
+type headerWriter []byte
+
+func (w *headerWriter) Write(p []byte) (int, error) {
+	if len(*w)+len(p) > cap(*w) {
+		return 0, io.ErrShortBuffer // never: the room is ws.HeaderSize
+	}
+	*w = append(*w, p...)
+	return len(p), nil
+}
 
 // dialWS opens a WebSocket to url (ws:// or wss://), binding to local when
 // it is not nil and sending cookie (if any) with the upgrade request.
@@ -110,135 +120,117 @@ func dialWS(ctx context.Context, url string, local net.Addr, cookie string, read
 	}
 	// else: the server wrote right after its answer; br (of our size) holds
 	// those bytes and keeps serving as the reader.
-	c := &wsConn{nc: nc, br: br}
-	var seed [8]byte
-	_, _ = crand.Read(seed[:])
-	c.rng = binary.LittleEndian.Uint64(seed[:])
-	return c, nil
+	return &wsConn{nc: nc, br: br}, nil
 }
 
 // readMessage returns the next text or binary message. Its bytes are valid
 // until the next call. Control frames are handled here.
 func (c *wsConn) readMessage() ([]byte, error) {
 	for {
-		fin, op, p, err := c.readFrame()
+		h, p, err := c.readFrame()
 		if err != nil {
 			return nil, err
 		}
-		switch op {
-		case opPing:
-			if err := c.writeControl(opPong, p); err != nil && err != errWSClosed {
+		switch h.OpCode {
+		case ws.OpPing:
+			if err := c.writeFrame(ws.NewPongFrame(p), 2*time.Second); err != nil && err != errWSClosed {
 				return nil, err
 			}
-		case opPong:
-		case opClose:
-			ce := &closeError{Code: 1005}
-			if len(p) >= 2 {
-				ce.Code = int(binary.BigEndian.Uint16(p))
-				ce.Reason = string(p[2:])
-			}
-			var echo []byte
-			if len(p) >= 2 {
-				echo = p[:2]
-			}
-			_ = c.writeControl(opClose, echo)
-			_ = c.nc.Close()
-			return nil, ce
-		case opText, opBinary:
-			if c.inMsg {
-				return nil, c.fail(1002, "a new message inside a fragmented one")
-			}
-			if fin {
-				return p, nil
-			}
-			c.inMsg = true
-			c.msg = append(c.msg[:0], p...)
-		case opCont:
+		case ws.OpPong:
+		case ws.OpClose:
+			return nil, c.closed(p)
+		default: // text, binary or continuation, in an order CheckHeader accepted
 			if !c.inMsg {
-				return nil, c.fail(1002, "continuation without a message")
+				if h.Fin {
+					return p, nil
+				}
+				c.inMsg = true
+				c.msg = append(c.msg[:0], p...)
+				continue
 			}
 			if len(c.msg)+len(p) > wsReadLimit {
-				return nil, c.fail(1009, "message too big")
+				return nil, c.fail(ws.StatusMessageTooBig, "message too big")
 			}
 			c.msg = append(c.msg, p...)
-			if fin {
+			if h.Fin {
 				c.inMsg = false
 				return c.msg, nil
 			}
-		default:
-			return nil, c.fail(1002, fmt.Sprintf("unknown opcode %d", op))
 		}
 	}
 }
 
+// closed echoes the server's close frame (its status code), drops the
+// connection and returns what the server said.
+func (c *wsConn) closed(p []byte) error {
+	code, reason := ws.ParseCloseFrameData(p)
+	if len(p) == 1 {
+		return c.fail(ws.StatusProtocolError, "close frame with a 1-byte body")
+	}
+	var echo []byte
+	if code.Empty() {
+		code = ws.StatusNoStatusRcvd // nothing to echo
+	} else {
+		if err := ws.CheckCloseFrameData(code, reason); err != nil {
+			return c.fail(ws.StatusProtocolError, "close frame: "+err.Error())
+		}
+		echo = ws.NewCloseFrameBody(code, "")
+	}
+	_ = c.writeFrame(ws.NewCloseFrame(echo), 2*time.Second)
+	_ = c.nc.Close()
+	return &closeError{Code: code, Reason: reason}
+}
+
 // readFrame reads one frame; its payload is valid until the next call.
-func (c *wsConn) readFrame() (fin bool, op byte, payload []byte, err error) {
+func (c *wsConn) readFrame() (ws.Header, []byte, error) {
 	if c.discard > 0 {
 		if _, err := c.br.Discard(c.discard); err != nil {
-			return false, 0, nil, err
+			return ws.Header{}, nil, err
 		}
 		c.discard = 0
 	}
-	h, err := c.br.Peek(2)
+	h, err := ws.ReadHeader(c.br)
 	if err != nil {
-		return false, 0, nil, err
-	}
-	fin, op = h[0]&0x80 != 0, h[0]&0x0f
-	if h[0]&0x70 != 0 {
-		return false, 0, nil, c.fail(1002, "reserved bits set")
-	}
-	if h[1]&0x80 != 0 {
-		return false, 0, nil, c.fail(1002, "masked frame from the server")
-	}
-	n, hl := uint64(h[1]&0x7f), 2
-	switch n {
-	case 126:
-		hl = 4
-	case 127:
-		hl = 10
-	}
-	if hl > 2 {
-		if h, err = c.br.Peek(hl); err != nil {
-			return false, 0, nil, err
+		if err == ws.ErrHeaderLengthMSB || err == ws.ErrHeaderLengthUnexpected {
+			return h, nil, c.fail(ws.StatusProtocolError, err.Error())
 		}
-		if hl == 4 {
-			n = uint64(binary.BigEndian.Uint16(h[2:]))
-		} else {
-			n = binary.BigEndian.Uint64(h[2:])
+		return h, nil, err
+	}
+	state := ws.StateClientSide
+	if c.inMsg {
+		state = state.Set(ws.StateFragmented)
+	}
+	// Reserved bits or opcodes, a masked frame, a long or fragmented
+	// control frame, a continuation out of place.
+	if err := ws.CheckHeader(h, state); err != nil {
+		return h, nil, c.fail(ws.StatusProtocolError, err.Error())
+	}
+	if h.Length > wsReadLimit {
+		return h, nil, c.fail(ws.StatusMessageTooBig, "message too big")
+	}
+	n := int(h.Length)
+	if n <= c.br.Size() {
+		p, err := c.br.Peek(n)
+		if err != nil {
+			return h, nil, err
 		}
+		c.discard = n
+		return h, p, nil
 	}
-	if op >= 8 && (!fin || n > 125) {
-		return false, 0, nil, c.fail(1002, "bad control frame")
-	}
-	if n > wsReadLimit {
-		return false, 0, nil, c.fail(1009, "message too big")
-	}
-	if _, err := c.br.Discard(hl); err != nil {
-		return false, 0, nil, err
-	}
-	if int(n) <= c.br.Size() {
-		if payload, err = c.br.Peek(int(n)); err != nil {
-			return false, 0, nil, err
-		}
-		c.discard = int(n)
-		return fin, op, payload, nil
-	}
-	if cap(c.big) < int(n) {
+	if cap(c.big) < n {
 		c.big = make([]byte, n)
 	}
-	payload = c.big[:n]
-	if _, err := io.ReadFull(c.br, payload); err != nil {
-		return false, 0, nil, err
+	p := c.big[:n]
+	if _, err := io.ReadFull(c.br, p); err != nil {
+		return h, nil, err
 	}
-	return fin, op, payload, nil
+	return h, p, nil
 }
 
 // fail sends a close frame for a protocol violation by the server and
 // drops the connection.
-func (c *wsConn) fail(code int, why string) error {
-	var b [2]byte
-	binary.BigEndian.PutUint16(b[:], uint16(code))
-	_ = c.writeControl(opClose, b[:])
+func (c *wsConn) fail(code ws.StatusCode, why string) error {
+	_ = c.writeFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(code, why)), 2*time.Second)
 	_ = c.nc.Close()
 	return wsProtocolError(why)
 }
@@ -256,7 +248,7 @@ func (c *wsConn) begin() []byte {
 // finish frames, masks and writes what begin returned (with the payload
 // appended) as one message of type op, and unlocks the writer. A failed
 // write closes the connection: a frame may have been cut.
-func (c *wsConn) finish(b []byte, op byte, timeout time.Duration) error {
+func (c *wsConn) finish(b []byte, op ws.OpCode, timeout time.Duration) error {
 	defer c.wmu.Unlock()
 	if cap(b) <= 64<<10 {
 		c.wbuf = b[:0] // keep the grown buffer, not a huge one
@@ -265,33 +257,14 @@ func (c *wsConn) finish(b []byte, op byte, timeout time.Duration) error {
 		return errWSClosed
 	}
 	p := b[maxClientHeader:]
-	n := len(p)
-	var hl int
-	switch {
-	case n < 126:
-		hl = 2
-	case n < 1<<16:
-		hl = 4
-	default:
-		hl = 10
+	h := ws.Header{Fin: true, OpCode: op, Length: int64(len(p)), Masked: true, Mask: ws.NewMask()}
+	start := maxClientHeader - ws.HeaderSize(h)
+	c.hw = headerWriter(b[start:start:maxClientHeader])
+	if err := ws.WriteHeader(&c.hw, h); err != nil {
+		return err
 	}
-	start := maxClientHeader - 4 - hl
-	h := b[start:maxClientHeader]
-	h[0] = 0x80 | op
-	switch hl {
-	case 2:
-		h[1] = 0x80 | byte(n)
-	case 4:
-		h[1] = 0x80 | 126
-		binary.BigEndian.PutUint16(h[2:], uint16(n))
-	default:
-		h[1] = 0x80 | 127
-		binary.BigEndian.PutUint64(h[2:], uint64(n))
-	}
-	key := c.nextKey()
-	binary.LittleEndian.PutUint32(b[maxClientHeader-4:], key)
-	maskBytes(p, key)
-	if op == opClose {
+	ws.Cipher(p, h.Mask, 0)
+	if op == ws.OpClose {
 		c.closeSent = true
 	}
 	c.setWriteDeadline(timeout)
@@ -314,40 +287,20 @@ func (c *wsConn) setWriteDeadline(timeout time.Duration) {
 	}
 }
 
-func (c *wsConn) writeControl(op byte, p []byte) error {
+// writeFrame sends f (a whole, unmasked frame: pong, close) masked. Its
+// payload is copied, not changed.
+func (c *wsConn) writeFrame(f ws.Frame, timeout time.Duration) error {
 	b := c.begin()
-	b = append(b, p...)
-	return c.finish(b, op, 2*time.Second)
+	b = append(b, f.Payload...)
+	return c.finish(b, f.Header.OpCode, timeout)
 }
 
 // writeText sends one text message.
 func (c *wsConn) writeText(p []byte, timeout time.Duration) error {
 	b := c.begin()
 	b = append(b, p...)
-	return c.finish(b, opText, timeout)
+	return c.finish(b, ws.OpText, timeout)
 }
 
 // close drops the connection without a closing handshake.
 func (c *wsConn) close() error { return c.nc.Close() }
-
-// nextKey returns a mask key (splitmix64; the writer lock is held).
-func (c *wsConn) nextKey() uint32 {
-	c.rng += 0x9e3779b97f4a7c15
-	z := c.rng
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return uint32(z ^ (z >> 31))
-}
-
-// maskBytes XORs b with the mask key (its bytes in little-endian order, as
-// binary.LittleEndian.PutUint32 lays it out in the frame), 8 bytes at a time.
-func maskBytes(b []byte, key uint32) {
-	k := uint64(key)<<32 | uint64(key)
-	for len(b) >= 8 {
-		binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k)
-		b = b[8:]
-	}
-	for i := range b {
-		b[i] ^= byte(key >> (8 * (i & 3)))
-	}
-}

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -146,20 +147,186 @@ func TestWSClientRejectsMaskedServerFrames(t *testing.T) {
 	}
 }
 
-func TestMaskBytes(t *testing.T) {
-	for n := 0; n < 40; n++ {
-		p := make([]byte, n)
-		for i := range p {
-			p[i] = byte(i * 7)
+// TestWSClientMasksEachFrame: every client frame is masked, with a key of
+// its own, and the payload on the wire unmasks to what was sent.
+func TestWSClientMasksEachFrame(t *testing.T) {
+	const frames = 20
+	keys := make(chan [4]byte, frames)
+	url := wsServer(t, func(c net.Conn) {
+		for range frames {
+			f, err := ws.ReadFrame(c)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if !f.Header.Masked || bytes.Equal(f.Payload, []byte("same payload")) {
+				t.Errorf("frame not masked: %+v %q", f.Header, f.Payload)
+			}
+			keys <- f.Header.Mask
+			if f = ws.UnmaskFrameInPlace(f); string(f.Payload) != "same payload" {
+				t.Errorf("payload %q", f.Payload)
+			}
 		}
-		want := append([]byte(nil), p...)
-		key := uint32(0xa1b2c3d4)
-		var k [4]byte
-		k[0], k[1], k[2], k[3] = byte(key), byte(key>>8), byte(key>>16), byte(key>>24)
-		ws.Cipher(want, k, 0)
-		maskBytes(p, key)
-		if !bytes.Equal(p, want) {
-			t.Fatalf("n=%d: %x, want %x", n, p, want)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := dialWS(ctx, url, nil, "", 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	seen := map[[4]byte]bool{}
+	for range frames {
+		if err := c.writeText([]byte("same payload"), time.Second); err != nil {
+			t.Fatal(err)
+		}
+		k := <-keys
+		if seen[k] {
+			t.Fatalf("mask key %x used twice", k)
+		}
+		seen[k] = true
+	}
+}
+
+// TestWSClientRefusesMalformedFrames: a frame the server may not send ends
+// the connection with a protocol error, and the client says why in a close
+// frame with status 1002 (1009 for a message too big).
+func TestWSClientRefusesMalformedFrames(t *testing.T) {
+	hdr := func(h ws.Header) []byte {
+		var b bytes.Buffer
+		if err := ws.WriteHeader(&b, h); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	frame := func(f ws.Frame) []byte {
+		b, err := ws.CompileFrame(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+	rsv := ws.NewTextFrame([]byte("x"))
+	rsv.Header.Rsv = ws.Rsv(true, false, false)
+	longPing := ws.NewPingFrame(bytes.Repeat([]byte("p"), 126))
+	msb := hdr(ws.Header{Fin: true, OpCode: ws.OpText, Length: 1 << 16}) // 8-byte length
+	msb[2] |= 0x80                                                       // WriteHeader cannot encode that
+	for _, tc := range []struct {
+		name, raw, err string
+		code           ws.StatusCode
+	}{
+		{"reserved bits", string(frame(rsv)), "rsv", ws.StatusProtocolError},
+		{"reserved opcode", string(frame(ws.NewFrame(ws.OpCode(3), true, []byte("x")))), "reserved op code", ws.StatusProtocolError},
+		{"continuation first", string(frame(ws.NewFrame(ws.OpContinuation, true, []byte("x")))), "continuation", ws.StatusProtocolError},
+		{"new message inside a fragmented one", string(cat(
+			frame(ws.NewFrame(ws.OpText, false, []byte("a"))),
+			frame(ws.NewTextFrame([]byte("b"))))), "continuation", ws.StatusProtocolError},
+		{"fragmented ping", string(frame(ws.NewFrame(ws.OpPing, false, nil))), "control frame is not final", ws.StatusProtocolError},
+		{"long ping", string(frame(longPing)), "control frame payload", ws.StatusProtocolError},
+		{"length with its top bit set", string(msb), "most significant bit", ws.StatusProtocolError},
+		{"frame too big", string(hdr(ws.Header{Fin: true, OpCode: ws.OpText, Length: wsReadLimit + 1})), "too big", ws.StatusMessageTooBig},
+		{"message too big", string(cat(
+			frame(ws.NewFrame(ws.OpText, false, make([]byte, wsReadLimit/2+1))),
+			frame(ws.NewFrame(ws.OpContinuation, true, make([]byte, wsReadLimit/2+1))))), "too big", ws.StatusMessageTooBig},
+		{"close with a 1-byte body", string(frame(ws.NewCloseFrame([]byte{3}))), "close frame", ws.StatusProtocolError},
+		{"close with a reserved status", string(frame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNoStatusRcvd, "")))), "close frame", ws.StatusProtocolError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := []byte(tc.raw)
+			closed := make(chan ws.Frame, 1)
+			url := wsServer(t, func(c net.Conn) {
+				if _, err := c.Write(raw); err != nil {
+					t.Error(err)
+					return
+				}
+				closed <- readClientFrame(t, c)
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := dialWS(ctx, url, nil, "", 4096)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.readMessage()
+			var pe wsProtocolError
+			if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("err = %v, want a protocol error about %q", err, tc.err)
+			}
+			f := <-closed
+			if code, _ := ws.ParseCloseFrameData(f.Payload); f.Header.OpCode != ws.OpClose || code != tc.code {
+				t.Fatalf("client answered %+v %q, want a close %d", f.Header, f.Payload, tc.code)
+			}
+			if err := c.writeText([]byte("late"), time.Second); err == nil {
+				t.Fatal("write after a protocol error succeeded")
+			}
+		})
+	}
+}
+
+// TestWSClientCloseWithoutStatus: an empty close frame is answered with
+// an empty one and reported as 1005.
+func TestWSClientCloseWithoutStatus(t *testing.T) {
+	echo := make(chan ws.Frame, 1)
+	url := wsServer(t, func(c net.Conn) {
+		_ = ws.WriteFrame(c, ws.NewCloseFrame(nil))
+		echo <- readClientFrame(t, c)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := dialWS(ctx, url, nil, "", 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.readMessage()
+	var ce *closeError
+	if !errors.As(err, &ce) || ce.Code != ws.StatusNoStatusRcvd {
+		t.Fatalf("err = %v", err)
+	}
+	if f := <-echo; f.Header.OpCode != ws.OpClose || len(f.Payload) != 0 {
+		t.Fatalf("echo %+v %q", f.Header, f.Payload)
+	}
+}
+
+// discardConn swallows what the client writes.
+type discardConn struct{ net.Conn }
+
+func (discardConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (discardConn) SetWriteDeadline(time.Time) error { return nil }
+func (discardConn) Close() error                     { return nil }
+
+// loopReader serves the same bytes forever.
+type loopReader struct {
+	b   []byte
+	off int
+}
+
+func (r *loopReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k := copy(p[n:], r.b[r.off:])
+		n += k
+		r.off = (r.off + k) % len(r.b)
+	}
+	return n, nil
+}
+
+// BenchmarkWSClientFraming: the framing cost of one message read and one
+// sent (no network: the tool's CPU per message is mostly system calls).
+func BenchmarkWSClientFraming(b *testing.B) {
+	in, err := ws.CompileFrame(ws.NewTextFrame(bytes.Repeat([]byte("m"), 200)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &wsConn{nc: discardConn{}, br: bufio.NewReaderSize(&loopReader{b: in}, 4096)}
+	out := bytes.Repeat([]byte("o"), 150)
+	b.ReportAllocs()
+	for b.Loop() {
+		if p, err := c.readMessage(); err != nil || len(p) != 200 {
+			b.Fatal(len(p), err)
+		}
+		if err := c.writeText(out, time.Second); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
