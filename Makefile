@@ -38,9 +38,10 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/store/sqlstore/ ./internal/bus/
 	$(GO) test -run '^$$' -bench DeliverVisitorToAgent -benchtime 20000x ./internal/server/
 
-# A short fuzzing session of the frame decoder (the seed corpus runs in `make test`).
+# Short fuzzing sessions of the frame decoders (the seed corpora run in `make test`).
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeClientFrame -fuzztime 60s ./internal/protocol/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeSend -fuzztime 60s ./internal/protocol/
 
 clean:
 	rm -rf bin

@@ -321,6 +321,11 @@ func (r *reader) GetConversation(ctx context.Context, id int64) (model.Conversat
 	return c, err
 }
 
+// liveChat selects the conversations whose latest chat is live, in the
+// words of the partial index conversations_live (migration 00012): a query
+// must repeat its WHERE verbatim for SQLite to use it.
+const liveChat = "c.chat_state NOT IN ('', 'ended')"
+
 const (
 	defaultConversationLimit = 50
 	maxConversationLimit     = 200
@@ -333,75 +338,14 @@ func (r *reader) ListConversations(ctx context.Context, f store.ConversationFilt
 		limit = defaultConversationLimit
 	}
 	limit = min(limit, maxConversationLimit)
-
-	var where []string
-	var args []any
-	add := func(cond string, a ...any) {
-		where = append(where, cond)
-		args = append(args, a...)
+	query, args, err := conversationsQuery(r.d, f, limit+1)
+	if err != nil {
+		return store.ConversationPage{}, err
 	}
-	if f.SiteIDs != nil {
-		if len(f.SiteIDs) == 0 {
-			return page, nil
-		}
-		ph := make([]any, len(f.SiteIDs))
-		for i, id := range f.SiteIDs {
-			ph[i] = id
-		}
-		add("c.site_id IN ("+placeholders(len(ph))+")", ph...)
+	if query == "" {
+		return page, nil
 	}
-	if f.SiteID != 0 {
-		add("c.site_id = ?", f.SiteID)
-	}
-	if f.ContactID != 0 {
-		add("c.contact_id = ?", f.ContactID)
-	}
-	if f.Status != "" {
-		add("c.status = ?", string(f.Status))
-	}
-	if f.ChatState != "" {
-		add("c.chat_state = ?", string(f.ChatState))
-	}
-	if f.ChatLive {
-		add("c.chat_state NOT IN ('', ?)", string(model.ChatEnded))
-	}
-	if f.AssigneeID != 0 {
-		add("c.assignee_id = ?", f.AssigneeID)
-	}
-	if f.Unassigned {
-		add("c.assignee_id IS NULL")
-	}
-	if f.Tag != "" {
-		add("EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = c.id AND t.tag = ?)", f.Tag)
-	}
-	if f.Priority != "" {
-		add("c.priority = ?", string(f.Priority))
-	}
-	if f.Query != "" {
-		pattern, err := likeContains(f.Query)
-		if err != nil {
-			return store.ConversationPage{}, err
-		}
-		like := " " + r.d.ilike + " ? ESCAPE '\\'"
-		add("(EXISTS (SELECT 1 FROM contacts ct WHERE ct.id = c.contact_id AND (ct.name"+like+" OR ct.email"+like+")) "+
-			"OR EXISTS (SELECT 1 FROM messages qm WHERE qm.conversation_id = c.id AND qm.visibility = ? AND qm.body"+like+"))",
-			pattern, pattern, string(model.Public), pattern)
-	}
-	if f.Cursor != "" {
-		micros, id, err := decodeCursor(f.Cursor)
-		if err != nil {
-			return store.ConversationPage{}, err
-		}
-		add("(c.updated_at, c.id) < (?, ?)", micros, id)
-	}
-	query := "SELECT " + conversationCols + " FROM conversations c"
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY c.updated_at DESC, c.id DESC LIMIT ?"
-	args = append(args, limit+1)
-
-	err := r.snapshot(ctx, func(q queryer) error {
+	err = r.snapshot(ctx, func(q queryer) error {
 		convs, err := collect(ctx, q, scanConversation, query, args...)
 		if err != nil {
 			return err
@@ -421,6 +365,93 @@ func (r *reader) ListConversations(ctx context.Context, f store.ConversationFilt
 		return store.ConversationPage{}, fmt.Errorf("list conversations: %w", err)
 	}
 	return page, nil
+}
+
+// conversationsQuery is ListConversations' statement for f, reading up to
+// limit rows; "" when f matches nothing.
+func conversationsQuery(d *dialect, f store.ConversationFilter, limit int) (string, []any, error) {
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) {
+		where = append(where, cond)
+		args = append(args, a...)
+	}
+	// col is a column of c in a filter. A contact has a few conversations:
+	// they are found through conversations_contact and sorted, whatever
+	// else filters them. SQLite, which has no statistics, would rather walk
+	// another filter's (x, updated_at) index in order, every conversation
+	// of a site or a status until it has a page of the contact's; a unary +
+	// keeps it from using an index for that term. (PostgreSQL has
+	// statistics, and no unary + on text.)
+	col := func(name string) string {
+		if f.ContactID != 0 && d.name == "sqlite" {
+			return "+c." + name
+		}
+		return "c." + name
+	}
+	if f.SiteIDs != nil {
+		if len(f.SiteIDs) == 0 {
+			return "", nil, nil
+		}
+		ph := make([]any, len(f.SiteIDs))
+		for i, id := range f.SiteIDs {
+			ph[i] = id
+		}
+		add(col("site_id")+" IN ("+placeholders(len(ph))+")", ph...)
+	}
+	if f.SiteID != 0 {
+		add(col("site_id")+" = ?", f.SiteID)
+	}
+	if f.ContactID != 0 {
+		add("c.contact_id = ?", f.ContactID)
+	}
+	if f.Status != "" {
+		add(col("status")+" = ?", string(f.Status))
+	}
+	if f.ChatState != "" {
+		add(col("chat_state")+" = ?", string(f.ChatState))
+	}
+	if f.ChatLive || f.ChatState.Live() && f.ContactID == 0 {
+		// ChatLive's condition, which a live ChatState implies: verbatim the
+		// WHERE of the partial index conversations_live, so that the
+		// planner may use it.
+		add(liveChat)
+	}
+	if f.AssigneeID != 0 {
+		add(col("assignee_id")+" = ?", f.AssigneeID)
+	}
+	if f.Unassigned {
+		add(col("assignee_id") + " IS NULL")
+	}
+	if f.Tag != "" {
+		add("EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = c.id AND t.tag = ?)", f.Tag)
+	}
+	if f.Priority != "" {
+		add("c.priority = ?", string(f.Priority))
+	}
+	if f.Query != "" {
+		pattern, err := likeContains(f.Query)
+		if err != nil {
+			return "", nil, err
+		}
+		like := " " + d.ilike + " ? ESCAPE '\\'"
+		add("(EXISTS (SELECT 1 FROM contacts ct WHERE ct.id = c.contact_id AND (ct.name"+like+" OR ct.email"+like+")) "+
+			"OR EXISTS (SELECT 1 FROM messages qm WHERE qm.conversation_id = c.id AND qm.visibility = ? AND qm.body"+like+"))",
+			pattern, pattern, string(model.Public), pattern)
+	}
+	if f.Cursor != "" {
+		micros, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return "", nil, err
+		}
+		add("(c.updated_at, c.id) < (?, ?)", micros, id)
+	}
+	query := "SELECT " + conversationCols + " FROM conversations c"
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY c.updated_at DESC, c.id DESC LIMIT ?"
+	return query, append(args, limit), nil
 }
 
 // ---- chats

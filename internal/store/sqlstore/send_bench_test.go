@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -117,4 +119,66 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestInboxQueriesUseIndexes guards the plans of the inbox's lists after
+// migration 00012 took updated_at out of the contact and chat-state indexes
+// (so that a message rewrites four index entries, not six): the lists that
+// may hold most of a large database are read in order from an index,
+// without a sort; a contact's conversations and a chat state's live ones
+// are looked up by index, then sorted. SQLite plans without statistics
+// here, so an empty database plans like a large one.
+func TestInboxQueriesUseIndexes(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "switchboard.db"), Options{})
+	for _, c := range []struct {
+		name   string
+		f      store.ConversationFilter
+		want   []string // one of these indexes
+		sorted bool     // read in order: no sort
+	}{
+		{"everything", store.ConversationFilter{}, []string{"conversations_updated"}, true},
+		{"a site", store.ConversationFilter{SiteIDs: []int64{1}}, []string{"conversations_site_updated"}, true},
+		{"a status, unassigned", store.ConversationFilter{Status: model.StatusOpen, Unassigned: true},
+			[]string{"conversations_status_updated", "conversations_assignee_updated"}, true},
+		{"a status, an assignee", store.ConversationFilter{Status: model.StatusOpen, AssigneeID: 5},
+			[]string{"conversations_status_updated", "conversations_assignee_updated"}, true},
+		{"a site, a status", store.ConversationFilter{SiteIDs: []int64{1}, Status: model.StatusClosed},
+			[]string{"conversations_site_updated", "conversations_status_updated"}, true},
+		{"an agent's live chats", store.ConversationFilter{AssigneeID: 5, ChatLive: true},
+			[]string{"conversations_assignee_updated"}, true},
+		{"a contact", store.ConversationFilter{SiteID: 1, ContactID: 7}, []string{"conversations_contact"}, false},
+		{"a contact, in the agent's sites, closed", store.ConversationFilter{SiteIDs: []int64{1, 2}, ContactID: 7, Status: model.StatusClosed},
+			[]string{"conversations_contact"}, false},
+		{"a contact, unassigned", store.ConversationFilter{ContactID: 7, Unassigned: true}, []string{"conversations_contact"}, false},
+		{"a contact, assigned", store.ConversationFilter{ContactID: 7, AssigneeID: 5, Cursor: encodeCursor(time.Now(), 9)},
+			[]string{"conversations_contact"}, false},
+		{"waiting chats", store.ConversationFilter{ChatState: model.ChatWaiting}, []string{"conversations_live"}, false},
+	} {
+		query, args, err := conversationsQuery(sqliteDialect, c.f, 51)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := s.r.Query("EXPLAIN QUERY PLAN "+query, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		text := strings.Join(plan, "\n")
+		used := false
+		for _, w := range c.want {
+			used = used || strings.Contains(plan[0]+" ", "USING INDEX "+w+" ")
+		}
+		if !used || c.sorted && strings.Contains(text, "TEMP B-TREE") {
+			t.Errorf("%s: plan of %q:\n%s\nwant an index of %v (sorted by it: %v)", c.name, query, text, c.want, c.sorted)
+		}
+	}
 }
