@@ -24,11 +24,13 @@ func (s *Service) publish(e bus.Event) {
 	}
 }
 
+// publishMessage runs in commit callbacks, on the store's writer: the frame
+// is written without reflection (MessageEvent).
 func (s *Service) publishMessage(r convRef, m model.Message) {
 	s.publish(bus.Event{
 		Type: bus.TypeMessage, SiteID: r.SiteID, ConversationID: m.ConversationID, ContactID: r.ContactID,
 		Seq: m.Seq, Visibility: m.Visibility,
-		Frame: protocol.Event(bus.TypeMessage, m.ConversationID, m.Seq, m),
+		Frame: MessageEvent(m),
 	})
 }
 

@@ -18,6 +18,14 @@ const commandTimeout = 15 * time.Second
 // handle runs one client frame and enqueues exactly one reply (for
 // subscribe, the writer sends it after the replay).
 func (s *socket) handle(data []byte) {
+	if s.authed.Load() {
+		// Most frames are messages: their common form is read in one pass,
+		// without reflection; any other form goes the general way below.
+		if f, d, ok := protocol.DecodeSend(data); ok {
+			s.send(f, d)
+			return
+		}
+	}
 	f, err := protocol.DecodeClientFrame(data)
 	if err != nil {
 		s.reply(f.ID, err)
@@ -72,14 +80,7 @@ func (s *socket) handle(data []byte) {
 		if err := s.decode(f, &d); err != nil {
 			return
 		}
-		in := chat.SendInput{ConversationID: d.ConversationID, ClientID: d.ClientID, Body: d.Body, AttachmentID: d.AttachmentID, Mentions: d.Mentions}
-		var m model.Message
-		if f.Type == protocol.CmdSend {
-			m, err = s.g.chat.Send(ctx, a, in)
-		} else {
-			m, err = s.g.chat.Note(ctx, a, in)
-		}
-		s.result(f.ID, m, err)
+		s.send(f, d)
 	case protocol.CmdTyping:
 		var d protocol.TypingData
 		if err := s.decode(f, &d); err != nil {
@@ -204,6 +205,27 @@ func (s *socket) handle(data []byte) {
 	default:
 		s.reply(f.ID, apperr.Invalid("unknown_command", "unknown command type "+f.Type))
 	}
+}
+
+// send runs a send or note command of an authenticated socket. The ack
+// carries the message, written without reflection (chat.MessageAck).
+func (s *socket) send(f protocol.ClientFrame, d protocol.SendData) {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	a := s.actorCopy()
+	in := chat.SendInput{ConversationID: d.ConversationID, ClientID: d.ClientID, Body: d.Body, AttachmentID: d.AttachmentID, Mentions: d.Mentions}
+	var m model.Message
+	var err error
+	if f.Type == protocol.CmdSend {
+		m, err = s.g.chat.Send(ctx, a, in)
+	} else {
+		m, err = s.g.chat.Note(ctx, a, in)
+	}
+	if err != nil {
+		s.result(f.ID, nil, err)
+		return
+	}
+	s.enqueue(item{frame: chat.MessageAck(f.ID, m)})
 }
 
 // viewFor strips what a visitor may not see from a staff view.

@@ -413,7 +413,7 @@ func (s *socket) fill(convID, from, to int64) error {
 				done = true
 				break
 			}
-			if err := s.writeFrame(protocol.Event(bus.TypeMessage, convID, m.Seq, m)); err != nil {
+			if err := s.writeFrame(chat.MessageEvent(m)); err != nil {
 				return err
 			}
 			from = m.Seq
