@@ -207,20 +207,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		for i := range args {
 			args[i] = 1
 		}
-		rows, err := s.r.Query("EXPLAIN QUERY PLAN "+c.query, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := sqlitePlan(t, s.r, c.query, args...)
 		if !strings.Contains(plan[0], c.want) {
 			t.Errorf("plan of %q:\n%s\nwant %q", c.query, strings.Join(plan, "\n"), c.want)
 		}
